@@ -1,0 +1,1 @@
+"""treeoflife-etl: the catalog, stages and workers that build a TreeOfLife WebDataset."""

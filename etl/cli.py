@@ -1,0 +1,200 @@
+"""The `tol` command line: a thin layer that parses options and calls the stage modules.
+
+Every command's help ends with an example. Errors the user can act on arrive as `TolError` and are printed as
+one line (``Error: …``) with exit status 1; Ctrl-C exits 130 after the stage has rolled back what it had not
+committed.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+from sqlalchemy.engine import Engine
+
+from etl import config as config_mod
+from etl import db, schema
+from etl.errors import TolError
+
+
+@dataclass
+class State:
+    """What the top-level options gave, and the engine once opened."""
+
+    config_file: str | None = None
+    flags: dict[str, Any] = field(default_factory=dict)
+    quiet: bool = False
+    _engine: Engine | None = None
+
+    def config(self, **overrides: Any) -> config_mod.Config:
+        """The effective configuration, with this command's own flags on top of the global ones."""
+        flags = {**self.flags, **{k: v for k, v in overrides.items() if v is not None}}
+        return config_mod.resolve(flags, config_file=self.config_file)
+
+    def engine(self, *, check_schema: bool = True) -> Engine:
+        """The catalog engine; unless `check_schema` is False, refuse a catalog that is not at head."""
+        if self._engine is None:
+            self._engine = db.make_engine(self.config().database_url)
+            db.check_reachable(self._engine)
+        if check_schema:
+            schema.require_head(self._engine)
+        return self._engine
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+class TolGroup(click.Group):
+    """A click group that turns `TolError` into a one-line message and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TolError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=TolGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option("--config", "config_file", metavar="FILE", envvar="TOL_CONFIG",
+              help="TOML config file (also TOL_CONFIG).")
+@click.option("--database-url", metavar="URL", help="Catalog database URL (also TOL_DATABASE_URL).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@click.version_option(package_name="treeoflife-etl")
+@click.pass_context
+def cli(ctx: click.Context, config_file: str | None, database_url: str | None, quiet: bool) -> None:
+    """Build a TreeOfLife WebDataset from iNat21, EOL and BIOSCAN-1M through one catalog database.
+
+    Settings come from flags, then TOL_* environment variables, then the config file, then defaults.
+
+    \b
+    Example:
+      tol --database-url sqlite:///catalog.sqlite db upgrade
+      tol demo demo-run
+    """
+    ctx.obj = State(config_file=config_file, flags={"database_url": database_url}, quiet=quiet)
+
+
+# --------------------------------------------------------------------------------------------------- db
+
+
+@cli.group(cls=TolGroup)
+def db_group() -> None:
+    """Create, migrate and inspect the catalog schema.
+
+    \b
+    Example:
+      tol db upgrade
+    """
+
+
+cli.add_command(db_group, "db")
+
+
+@db_group.command("upgrade")
+@click.argument("revision", default="head")
+@pass_state
+def db_upgrade(state: State, revision: str) -> None:
+    """Migrate the catalog up to REVISION (default: head), creating it if needed.
+
+    \b
+    Example:
+      tol db upgrade
+      TOL_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1/tol tol db upgrade
+    """
+    engine = state.engine(check_schema=False)
+    schema.upgrade(engine, revision)
+    click.echo(f"catalog {db.describe(state.config().database_url)} at {schema.current_revision(engine)}")
+
+
+@db_group.command("downgrade")
+@click.argument("revision")
+@pass_state
+def db_downgrade(state: State, revision: str) -> None:
+    """Migrate the catalog down to REVISION (`base` removes every table).
+
+    \b
+    Example:
+      tol db downgrade base
+    """
+    engine = state.engine(check_schema=False)
+    schema.downgrade(engine, revision)
+    click.echo(f"catalog at {schema.current_revision(engine) or 'base'}")
+
+
+@db_group.command("current")
+@pass_state
+def db_current(state: State) -> None:
+    """Print the catalog's schema revision and this tol's head revision.
+
+    \b
+    Example:
+      tol db current
+    """
+    engine = state.engine(check_schema=False)
+    current = schema.current_revision(engine)
+    head = schema.head_revision()
+    status = "up to date" if current == head else "run `tol db upgrade`"
+    click.echo(f"current: {current or 'base'}\nhead:    {head}\n{status}")
+
+
+# --------------------------------------------------------------------------------------------------- config
+
+
+@cli.group("config", cls=TolGroup)
+def config_group() -> None:
+    """Inspect the effective configuration.
+
+    \b
+    Example:
+      tol --config cluster.toml config show
+    """
+
+
+@config_group.command("show")
+@pass_state
+def config_show(state: State) -> None:
+    """Print every setting, its effective value and where it came from (passwords masked).
+
+    Precedence: flag > TOL_* environment variable > config file > default.
+
+    \b
+    Example:
+      TOL_WORKERS=8 tol --config cluster.toml config show
+    """
+    effective = state.config()
+    width = max(len(s.name) for s in config_mod.SETTINGS)
+    if effective.file:
+        click.echo(f"config file: {effective.file}")
+    for setting in config_mod.SETTINGS:
+        value = effective[setting.name]
+        shown = config_mod.display_value(setting, value.value)
+        click.echo(f"{setting.name:<{width}}  {shown}  ({value.origin})")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        cli.main(prog_name="tol")
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+
+
+# --------------------------------------------------------------------------------------------------- demo
+
+
+@cli.command("demo")
+@click.argument("directory", default="demo", type=click.Path(file_okay=False))
+@pass_state
+def demo(state: State, directory: str) -> None:
+    """Run the pipeline on a generated sample collection in DIRECTORY with a SQLite catalog.
+
+    \b
+    Example:
+      tol demo demo-run
+    """
+    from etl import pipeline
+
+    pipeline.demo(directory, quiet=state.quiet, echo=click.echo)

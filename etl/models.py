@@ -1,0 +1,280 @@
+"""The catalog tables: the one definition of the schema that migrations must reproduce.
+
+A test compares these models with a database built by ``alembic upgrade head`` on SQLite and PostgreSQL; any
+difference fails it, so a change here needs a migration and a migration needs a change here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SOURCES = ("eol", "inat21", "bioscan")
+RANKS = ("kingdom", "phylum", "class", "order", "family", "genus", "species")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Source(Base):
+    """The three image collections; images refer to them by name."""
+
+    __tablename__ = "sources"
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+
+
+class IngestRun(Base):
+    """One `tol ingest` of one source: where it read, when, and what it found."""
+
+    __tablename__ = "ingest_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(ForeignKey("sources.name"))
+    root: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), server_default="running")
+    n_listed: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    n_added: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    n_changed: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    n_unchanged: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    n_missing: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    n_rejected: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+    __table_args__ = (
+        CheckConstraint("status IN ('running', 'finished', 'failed', 'interrupted')", name="status"),
+    )
+
+
+class Image(Base):
+    """One image file of one source, keyed by its stable treeoflife_id (UUIDv5 of its source identity)."""
+
+    __tablename__ = "images"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    source: Mapped[str] = mapped_column(ForeignKey("sources.name"))
+    # iNat21/BIOSCAN: file path under the source root; EOL: the archive's file name.
+    path: Mapped[str] = mapped_column(Text)
+    # EOL only: the member inside the archive and where its bytes start in the uncompressed tar stream.
+    member: Mapped[str | None] = mapped_column(Text)
+    member_offset: Mapped[int | None] = mapped_column(BigInteger)
+    byte_size: Mapped[int] = mapped_column(BigInteger)
+    eol_content_id: Mapped[int | None] = mapped_column(BigInteger)
+    eol_page_id: Mapped[int | None] = mapped_column(BigInteger)
+    inat21_filename: Mapped[str | None] = mapped_column(Text)
+    inat21_cls_name: Mapped[str | None] = mapped_column(Text)
+    inat21_cls_num: Mapped[int | None] = mapped_column(Integer)
+    bioscan_part: Mapped[int | None] = mapped_column(Integer)
+    bioscan_filename: Mapped[str | None] = mapped_column(Text)
+    # 31 bits of a hash of the id: the only input, with a split's seed, of the split an image falls in.
+    split_hash: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(8), server_default="present")
+    first_run_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_runs.id"))
+    last_run_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_runs.id"))
+    taxon_id: Mapped[int | None] = mapped_column(ForeignKey("taxa.id"))
+    unnamed_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint("eol_content_id", "eol_page_id"),
+        UniqueConstraint("inat21_cls_num", "inat21_filename"),
+        UniqueConstraint("bioscan_part", "bioscan_filename"),
+        CheckConstraint("status IN ('present', 'missing')", name="status"),
+        CheckConstraint("split_hash >= 0 AND split_hash < 2147483648", name="split_hash_31_bits"),
+        Index(None, "source", "status"),
+        Index(None, "taxon_id"),
+        Index(None, "eol_page_id"),
+    )
+
+
+class IngestReject(Base):
+    """A file or archive member an ingest could not catalogue, with the reason."""
+
+    __tablename__ = "ingest_rejects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("ingest_runs.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(ForeignKey("sources.name"))
+    path: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index(None, "run_id"),)
+
+
+class Taxon(Base):
+    """A distinct seven-rank taxon (lower case, species = epithet) with its display names and class indices."""
+
+    __tablename__ = "taxa"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    kingdom: Mapped[str] = mapped_column(Text, server_default="")
+    phylum: Mapped[str] = mapped_column(Text, server_default="")
+    class_: Mapped[str] = mapped_column("class", Text, server_default="")
+    order: Mapped[str] = mapped_column(Text, server_default="")
+    family: Mapped[str] = mapped_column(Text, server_default="")
+    genus: Mapped[str] = mapped_column(Text, server_default="")
+    species: Mapped[str] = mapped_column(Text, server_default="")
+    scientific_name: Mapped[str] = mapped_column(Text, server_default="")
+    taxonomic_name: Mapped[str] = mapped_column(Text, server_default="")
+    tagged_name: Mapped[str] = mapped_column(Text, server_default="")
+    common_name: Mapped[str] = mapped_column(Text, server_default="")
+    class_index_kingdom: Mapped[int | None] = mapped_column(Integer)
+    class_index_phylum: Mapped[int | None] = mapped_column(Integer)
+    class_index_class: Mapped[int | None] = mapped_column(Integer)
+    class_index_order: Mapped[int | None] = mapped_column(Integer)
+    class_index_family: Mapped[int | None] = mapped_column(Integer)
+    class_index_genus: Mapped[int | None] = mapped_column(Integer)
+    class_index_species: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (
+        UniqueConstraint("kingdom", "phylum", "class", "order", "family", "genus", "species"),
+        Index(None, "genus", "species"),
+    )
+
+
+class VernacularName(Base):
+    """A candidate common name for a scientific name, from one reference source, with its priority."""
+
+    __tablename__ = "vernacular_names"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scientific_name: Mapped[str] = mapped_column(Text)
+    common_name: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(32))
+    priority: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index(None, "scientific_name", "priority"),)
+
+
+class SplitDefinition(Base):
+    """An immutable train/val/train_small split: a seed and two fractions, turned into integer thresholds."""
+
+    __tablename__ = "split_definitions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    val_percent: Mapped[float] = mapped_column(Float)
+    train_small_percent: Mapped[float] = mapped_column(Float)
+    multiplier: Mapped[int] = mapped_column(BigInteger)
+    increment: Mapped[int] = mapped_column(BigInteger)
+    val_threshold: Mapped[int] = mapped_column(BigInteger)
+    train_small_threshold: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Exclusion(Base):
+    """One entry of an exclusion list: an image file name or a species, with the list and reason."""
+
+    __tablename__ = "exclusions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    list_name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    entry: Mapped[str] = mapped_column(Text)
+    file_name: Mapped[str | None] = mapped_column(Text)
+    genus: Mapped[str | None] = mapped_column(Text)
+    species: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('image', 'species')", name="kind"),
+        Index(None, "file_name"),
+        Index(None, "genus", "species"),
+    )
+
+
+class ShardPlan(Base):
+    """Every option of one shard-writing job; its shards and their members are decided when it is made."""
+
+    __tablename__ = "shard_plans"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    split_definition_id: Mapped[int] = mapped_column(ForeignKey("split_definitions.id"))
+    split: Mapped[str] = mapped_column(String(16))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    resize: Mapped[str] = mapped_column(String(16))
+    quality: Mapped[int] = mapped_column(Integer)
+    samples_per_shard: Mapped[int | None] = mapped_column(Integer)
+    shard_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    txt_field: Mapped[str] = mapped_column(String(32))
+    out_dir: Mapped[str] = mapped_column(Text)
+    shuffle_seed: Mapped[int] = mapped_column(BigInteger)
+    n_shards: Mapped[int] = mapped_column(Integer, server_default="0")
+    n_samples: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    n_excluded: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    n_unnamed: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (CheckConstraint("split IN ('train', 'val', 'train_small')", name="split"),)
+
+
+class Shard(Base):
+    """One tar of a plan: a work-queue row claimed by workers, then its manifest once written."""
+
+    __tablename__ = "shards"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("shard_plans.id", ondelete="CASCADE"))
+    shard_index: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), server_default="pending")
+    n_planned: Mapped[int] = mapped_column(Integer)
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    worker: Mapped[str | None] = mapped_column(Text)
+    claimed_at: Mapped[float | None] = mapped_column(Float)
+    lease_until: Mapped[float | None] = mapped_column(Float)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    n_samples: Mapped[int | None] = mapped_column(Integer)
+    n_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    done_at: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint("plan_id", "shard_index"),
+        CheckConstraint("state IN ('pending', 'claimed', 'done', 'failed')", name="state"),
+        Index(None, "plan_id", "state"),
+    )
+
+
+class ShardMember(Base):
+    """The images of a shard, in the order they are written."""
+
+    __tablename__ = "shard_members"
+    shard_id: Mapped[int] = mapped_column(ForeignKey("shards.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id"))
+
+    __table_args__ = (Index(None, "image_id"),)
+
+
+class ImageError(Base):
+    """An image that could not be used at some stage (e.g. undecodable while writing a shard)."""
+
+    __tablename__ = "image_errors"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id"))
+    shard_id: Mapped[int | None] = mapped_column(ForeignKey("shards.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index(None, "image_id"), Index(None, "shard_id"))
