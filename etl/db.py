@@ -63,9 +63,8 @@ def _check_sqlite_location(url: URL) -> None:
     directory = path.resolve().parent
     if not directory.is_dir():
         raise TolError(f"directory for the SQLite catalog does not exist: {directory}")
-    if path.exists():
-        if not os.access(path, os.R_OK | os.W_OK):
-            raise TolError(f"SQLite catalog is not readable and writable: {path}")
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        raise TolError(f"SQLite catalog is not readable and writable: {path}")
     if not os.access(directory, os.W_OK):
         # SQLite writes its WAL and lock files beside the database, so the folder must be writable too.
         raise TolError(f"directory for the SQLite catalog is read-only: {directory}")

@@ -55,7 +55,7 @@ def test_user_errors_are_one_line(tmp_path: Path, args, message):
 def test_read_only_sqlite_directory_message(tmp_path: Path, monkeypatch):
     # CI runs as root, which ignores folder permissions, so the check is driven through os.access.
     monkeypatch.setattr(db.os, "access", lambda path, mode: False)
-    with pytest.raises(Exception, match="read-only|not readable"):
+    with pytest.raises(Exception, match=r"read-only|not readable"):
         db.make_engine(f"sqlite:///{tmp_path}/c.sqlite")
 
 
