@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import click
@@ -198,3 +199,95 @@ def demo(state: State, directory: str) -> None:
     from etl import pipeline
 
     pipeline.demo(directory, quiet=state.quiet, echo=click.echo)
+
+
+# --------------------------------------------------------------------------------------------------- sample data
+
+
+@cli.command("sample-data")
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--images", default=5000, show_default=True, help="About how many images to write.")
+@click.option("--seed", default=0, show_default=True, help="Same seed, same bytes.")
+def sample_data(out: str, images: int, seed: int) -> None:
+    """Write a sample collection laid out like the real iNat21, EOL and BIOSCAN-1M trees into OUT.
+
+    Includes every reference file the later stages read, a `tol.toml` pointing at all of it, and
+    `expected.json` saying what an ingest must find.
+
+    \b
+    Example:
+      tol sample-data sample --images 2000 --seed 1
+      tol --config sample/tol.toml ingest inat21
+    """
+    from etl import sampledata
+
+    expected = sampledata.generate(out, images=images, seed=seed)
+    total = sum(expected.catalogued.values())
+    click.echo(f"wrote {total} catalogable images ({', '.join(f'{k} {v}' for k, v in expected.catalogued.items())})"
+               f" and reference files to {out}; config: {Path(out) / 'tol.toml'}")
+
+
+# --------------------------------------------------------------------------------------------------- ingest
+
+
+@cli.group("ingest", cls=TolGroup)
+def ingest_group() -> None:
+    """Catalogue the images of a source (re-runnable: adds new files, marks vanished ones missing).
+
+    \b
+    Example:
+      tol ingest inat21 /data/inat21/train
+      tol --config cluster.toml ingest eol
+    """
+
+
+def _ingest_command(source: str, root_setting: str, help_text: str):
+    @click.argument("root", required=False, type=click.Path())
+    @click.option("--workers", type=int, help="Processes listing units in parallel (setting `workers`).")
+    @click.option("--no-check-images", is_flag=True,
+                  help="Do not read each image's first and last bytes (faster on slow filesystems).")
+    @pass_state
+    def command(state: State, root: str | None, workers: int | None, no_check_images: bool,
+                metadata: str | None = None) -> None:
+        from etl import catalog
+
+        settings = state.config(**{root_setting: root, "workers": workers, "bioscan_metadata": metadata})
+        summary = catalog.ingest(
+            state.engine(), source, settings.path(root_setting, required_for=f"tol ingest {source}"),
+            metadata=settings.path("bioscan_metadata") if source == "bioscan" else None,
+            workers=settings.get_value("workers"), check_images=not no_check_images,
+            progress=not state.quiet, echo=click.echo)
+        for line in summary.lines():
+            click.echo(line)
+
+    command.__doc__ = help_text
+    return command
+
+
+ingest_group.command("inat21")(_ingest_command("inat21", "inat21_root", """Catalogue iNat21 class folders under ROOT.
+
+    ROOT defaults to the `inat21_root` setting.
+
+    \b
+    Example:
+      tol ingest inat21 /data/inat21/train --workers 8
+    """))
+ingest_group.command("eol")(_ingest_command("eol", "eol_root", """Catalogue the members of the EOL archives under ROOT.
+
+    Archives are streamed, never extracted. ROOT defaults to the `eol_root` setting.
+
+    \b
+    Example:
+      tol ingest eol /data/eol/media_cargo_archive
+    """))
+ingest_group.command("bioscan")(click.option(
+    "--metadata", type=click.Path(), help="BIOSCAN metadata .jsonld or .tsv (setting `bioscan_metadata`).")(
+    _ingest_command("bioscan", "bioscan_root", """Catalogue BIOSCAN-1M part folders under ROOT.
+
+    Each image must have a record in the metadata file; images without one (and records without an image)
+    are reported and recorded. ROOT defaults to the `bioscan_root` setting.
+
+    \b
+    Example:
+      tol ingest bioscan /data/bioscan/cropped_256 --metadata /data/bioscan/metadata.jsonld
+    """)))

@@ -96,6 +96,8 @@ class Image(Base):
     last_run_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_runs.id"))
     taxon_id: Mapped[int | None] = mapped_column(ForeignKey("taxa.id"))
     unnamed_reason: Mapped[str | None] = mapped_column(Text)
+    # Something odd seen at ingest that does not stop the image being used (e.g. no JPEG end marker).
+    suspect: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         UniqueConstraint("eol_content_id", "eol_page_id"),
@@ -107,6 +109,18 @@ class Image(Base):
         Index(None, "taxon_id"),
         Index(None, "eol_page_id"),
     )
+
+
+class BioscanMetadata(Base):
+    """The fields of the BIOSCAN-1M metadata the pipeline uses, one row per image file (raw text)."""
+
+    __tablename__ = "bioscan_metadata"
+    image_file: Mapped[str] = mapped_column(Text, primary_key=True)
+    order: Mapped[str] = mapped_column(Text, server_default="")
+    family: Mapped[str] = mapped_column(Text, server_default="")
+    genus: Mapped[str] = mapped_column(Text, server_default="")
+    species: Mapped[str] = mapped_column(Text, server_default="")
+    chunk_number: Mapped[str] = mapped_column(Text, server_default="")
 
 
 class IngestReject(Base):

@@ -136,3 +136,16 @@ def engine_of():
     yield open_engine
     for engine in engines:
         engine.dispose()
+
+
+SAMPLE_IMAGES = int(os.environ.get("TOL_TEST_SAMPLE_IMAGES", "800"))
+
+
+@pytest.fixture(scope="session")
+def sample_collection(tmp_path_factory) -> Path:
+    """One generated sample collection per test session (read-only: copy it before changing it)."""
+    from etl import sampledata
+
+    out = tmp_path_factory.mktemp("sample") / "collection"
+    sampledata.generate(out, images=SAMPLE_IMAGES, seed=7)
+    return out

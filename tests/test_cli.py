@@ -89,3 +89,16 @@ def test_refuses_catalog_behind_or_ahead(catalog_url, engine_of, tmp_path: Path)
         connection.exec_driver_sql("UPDATE alembic_version SET version_num = 'ffff9999'")
     with pytest.raises(Exception, match="unknown to this version of tol"):
         schema.require_head(engine)
+
+
+def test_stage_command_refuses_catalog_behind_head(tmp_path: Path):
+    from etl import db as db_mod
+
+    engine = db_mod.make_engine(f"sqlite:///{tmp_path}/c.sqlite")
+    schema.upgrade(engine, "0001")
+    engine.dispose()
+    (tmp_path / "root").mkdir()
+    result = tol("--database-url", "sqlite:///c.sqlite", "ingest", "inat21", "root", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "Error: the catalog is at revision 0001, behind " \
+        f"{schema.head_revision()}: run `tol db upgrade`"

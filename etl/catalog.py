@@ -1,0 +1,285 @@
+"""The ingest stage: list a source's files and bring the catalog's `images` in line with them.
+
+One ingest is one transaction after its run row: the listing is streamed (in parallel, by unit) into a
+temporary staging table, then merged with set-based SQL. Killed at any point, it leaves the catalog as it was
+(the run row says `interrupted` or stays `running`), and the next run does the whole job.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.engine import Connection, Engine
+
+from etl import bulk
+from etl.errors import TolError
+from etl.models import BioscanMetadata, IngestReject, IngestRun
+from etl.parallel import ordered_map
+from etl.progress import Progress
+from etl.sources import bioscan, eol, inat21
+from etl.sources.common import STAGE_COLUMNS, Reject, UnitResult
+
+SOURCE_MODULES: dict[str, ModuleType] = {"inat21": inat21, "eol": eol, "bioscan": bioscan}
+UNIT_NAMES = {"inat21": "class folders", "eol": "archives", "bioscan": "part folders"}
+STAGE_TYPES = {
+    "id": "VARCHAR(36)", "path": "TEXT", "member": "TEXT", "member_offset": "BIGINT", "byte_size": "BIGINT",
+    "eol_content_id": "BIGINT", "eol_page_id": "BIGINT", "inat21_filename": "TEXT", "inat21_cls_name": "TEXT",
+    "inat21_cls_num": "INTEGER", "bioscan_part": "INTEGER", "bioscan_filename": "TEXT", "split_hash": "BIGINT",
+    "suspect": "TEXT",
+}
+STAGE = "ingest_stage"
+EXAMPLES = 5
+
+
+@dataclass
+class IngestSummary:
+    """What one ingest run did."""
+
+    run_id: int
+    source: str
+    root: str
+    listed: int = 0
+    added: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    missing: int = 0
+    rejected: int = 0
+    missing_examples: list[str] = field(default_factory=list)
+    reject_examples: list[Reject] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        """A human report: counts, then a few examples of missing and rejected files."""
+        rate = self.listed / self.seconds if self.seconds else 0.0
+        out = [f"{self.source}: {self.listed} listed, {self.added} added, {self.changed} changed, "
+               f"{self.unchanged} unchanged, {self.missing} missing, {self.rejected} rejected "
+               f"({self.seconds:.1f} s, {rate:,.0f} images/s) [run {self.run_id}]"]
+        out += [f"  missing: {path}" for path in self.missing_examples]
+        out += [f"  rejected: {r.path}: {r.reason}" for r in self.reject_examples]
+        if self.rejected > len(self.reject_examples):
+            out.append(f"  … all rejects: SELECT path, reason FROM ingest_rejects WHERE run_id = {self.run_id}")
+        return out
+
+
+def _check_root(source: str, root: Path | None) -> Path:
+    if root is None:
+        raise TolError(f"no {source} root given: pass ROOT or set {source}_root")
+    if not root.exists():
+        raise TolError(f"{source} root does not exist: {root}")
+    if not root.is_dir():
+        raise TolError(f"{source} root is not a directory: {root}")
+    return root
+
+
+def _start_run(engine: Engine, source: str, root: Path) -> int:
+    with engine.begin() as connection:
+        # A run still marked running for this source was killed before it could say so.
+        connection.execute(update(IngestRun).where(IngestRun.source == source, IngestRun.status == "running")
+                           .values(status="interrupted"))
+        return connection.execute(insert(IngestRun).values(source=source, root=str(root))
+                                  .returning(IngestRun.id)).scalar_one()
+
+
+def _end_run(engine: Engine, run_id: int, status: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(update(IngestRun).where(IngestRun.id == run_id)
+                           .values(status=status, finished_at=text("CURRENT_TIMESTAMP")))
+
+
+class _RejectWriter:
+    """Collects rejects of one run into the catalog in batches, keeping a few examples for the report."""
+
+    def __init__(self, connection: Connection, run_id: int, source: str) -> None:
+        self.connection, self.run_id, self.source = connection, run_id, source
+        self.batch: list[dict] = []
+        self.count = 0
+        self.examples: list[Reject] = []
+        self.file_names: set[str] = set()  # base names of rejected files, so their metadata is not reported too
+
+    def add(self, reject: Reject) -> None:
+        self.batch.append({"run_id": self.run_id, "source": self.source, "path": reject.path,
+                           "reason": reject.reason})
+        self.count += 1
+        if self.source == "bioscan":
+            self.file_names.add(reject.path.rsplit("/", 1)[-1])
+        if len(self.examples) < EXAMPLES:
+            self.examples.append(reject)
+        if len(self.batch) >= 5000:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.batch:
+            self.connection.execute(insert(IngestReject), self.batch)
+            self.batch = []
+
+
+def ingest(
+    engine: Engine,
+    source: str,
+    root: Path | None,
+    *,
+    metadata: Path | None = None,
+    workers: int = 1,
+    check_images: bool = True,
+    progress: bool = False,
+    echo: Callable[[str], None] = print,
+) -> IngestSummary:
+    """Catalogue every image of `source` under `root`; see the module docstring for the guarantees."""
+    module = SOURCE_MODULES[source]
+    root = _check_root(source, root).resolve()
+    units, top_rejects = module.list_units(root)
+    if not units:
+        raise TolError(f"no {UNIT_NAMES[source]} under {source} root {root}: is this the right folder?")
+    if source == "bioscan" and metadata is None:
+        echo("warning: no BIOSCAN metadata given (--metadata or bioscan_metadata): images are catalogued "
+             "without checking that each has a metadata record")
+
+    started = time.monotonic()
+    run_id = _start_run(engine, source, root)
+    summary = IngestSummary(run_id=run_id, source=source, root=str(root))
+    try:
+        with engine.begin() as connection:
+            rejects = _RejectWriter(connection, run_id, source)
+            for reject in top_rejects:
+                rejects.add(reject)
+            if source == "bioscan" and metadata is not None:
+                load_bioscan_metadata(connection, metadata)
+            bulk.create_temp_table(connection, STAGE, [("seq", "BIGINT"), *STAGE_TYPES.items()])
+            scan = functools.partial(module.scan_unit, str(root), check_images=check_images)
+            results = ordered_map(scan, units, workers)
+            with Progress(total=len(units), unit=UNIT_NAMES[source].split()[-1], desc=source,
+                          enabled=progress) as bar:
+                rows = _stream_rows(results, rejects, bar)
+                summary.listed = bulk.load_rows(connection, STAGE, ("seq", *STAGE_COLUMNS), rows)
+            connection.exec_driver_sql(f"CREATE INDEX ix_{STAGE}_id ON {STAGE} (id)")
+            _drop_duplicates(connection, rejects)
+            if source == "bioscan" and metadata is not None:
+                _check_bioscan_metadata(connection, rejects, metadata)
+            _merge(connection, summary, source, run_id)
+            rejects.flush()
+            summary.rejected = rejects.count
+            summary.reject_examples = rejects.examples
+            summary.seconds = time.monotonic() - started
+            connection.execute(update(IngestRun).where(IngestRun.id == run_id).values(
+                status="finished", finished_at=text("CURRENT_TIMESTAMP"), n_listed=summary.listed,
+                n_added=summary.added, n_changed=summary.changed, n_unchanged=summary.unchanged,
+                n_missing=summary.missing, n_rejected=summary.rejected))
+    except KeyboardInterrupt:
+        _end_run(engine, run_id, "interrupted")
+        raise
+    except BaseException:
+        _end_run(engine, run_id, "failed")
+        raise
+    return summary
+
+
+def _stream_rows(results: Iterator[UnitResult], rejects: _RejectWriter, bar: Progress) -> Iterator[tuple]:
+    seq = 0
+    for result in results:
+        for reject in result.rejects:
+            rejects.add(reject)
+        for row in result.rows:
+            seq += 1
+            yield (seq, *row)
+        bar.advance(1, images=len(result.rows))
+
+
+def _drop_duplicates(connection: Connection, rejects: _RejectWriter) -> None:
+    """Two listed files with the same source identity: keep the first, reject the others."""
+    duplicates = connection.exec_driver_sql(f"""
+        SELECT d.path, d.member, k.path, k.member, d.seq FROM (
+            SELECT seq, id, path, member,
+                   ROW_NUMBER() OVER (PARTITION BY id ORDER BY seq) AS n FROM {STAGE}) AS d
+        JOIN {STAGE} AS k ON k.id = d.id
+        WHERE d.n > 1 AND k.seq = (SELECT MIN(seq) FROM {STAGE} AS m WHERE m.id = d.id)
+        ORDER BY d.seq""").all()
+    for path, member, kept_path, kept_member in (row[:4] for row in duplicates):
+        where = f"{path}:{member}" if member else path
+        kept = f"{kept_path}:{kept_member}" if kept_member else kept_path
+        rejects.add(Reject(where, f"same source identity as {kept} (duplicate)"))
+    if duplicates:
+        seqs = [row[4] for row in duplicates]
+        for start in range(0, len(seqs), 500):
+            chunk = seqs[start:start + 500]
+            connection.exec_driver_sql(
+                f"DELETE FROM {STAGE} WHERE seq IN ({', '.join(str(int(s)) for s in chunk)})")
+
+
+def _merge(connection: Connection, summary: IngestSummary, source: str, run_id: int) -> None:
+    """Add new images, update changed or reappeared ones, mark vanished ones missing."""
+    params = {"run": run_id, "source": source}
+    columns = [c for c in STAGE_COLUMNS]
+    listed = connection.exec_driver_sql(f"SELECT COUNT(*) FROM {STAGE}").scalar_one()
+    summary.added = connection.execute(text(f"""
+        INSERT INTO images ({", ".join(columns)}, source, status, first_run_id, last_run_id)
+        SELECT {", ".join("s." + c for c in columns)}, :source, 'present', :run, :run
+        FROM {STAGE} AS s
+        WHERE NOT EXISTS (SELECT 1 FROM images AS i WHERE i.id = s.id)
+        ORDER BY s.seq"""), params).rowcount
+    summary.changed = connection.execute(text(f"""
+        UPDATE images SET path = s.path, member = s.member, member_offset = s.member_offset,
+               byte_size = s.byte_size, suspect = s.suspect, status = 'present', last_run_id = :run
+        FROM {STAGE} AS s
+        WHERE images.id = s.id AND images.first_run_id <> :run AND (
+              images.status = 'missing' OR images.path <> s.path OR images.byte_size <> s.byte_size
+              OR COALESCE(images.member, '') <> COALESCE(s.member, '')
+              OR COALESCE(images.member_offset, -1) <> COALESCE(s.member_offset, -1)
+              OR COALESCE(images.suspect, '') <> COALESCE(s.suspect, ''))"""), params).rowcount
+    summary.unchanged = listed - summary.added - summary.changed
+    summary.listed = listed
+    summary.missing = connection.execute(text(f"""
+        UPDATE images SET status = 'missing', last_run_id = :run
+        WHERE source = :source AND status = 'present'
+          AND NOT EXISTS (SELECT 1 FROM {STAGE} AS s WHERE s.id = images.id)"""), params).rowcount
+    if summary.missing:
+        summary.missing_examples = [
+            f"{path}:{member}" if member else path
+            for path, member in connection.execute(text(
+                "SELECT path, member FROM images WHERE last_run_id = :run AND status = 'missing' "
+                "ORDER BY path, member LIMIT :n"), {**params, "n": EXAMPLES})]
+
+
+# ------------------------------------------------------------------------------------- BIOSCAN metadata
+
+
+def load_bioscan_metadata(connection: Connection, path: Path) -> int:
+    """Replace the `bioscan_metadata` table with the records of `path` (first record per image file wins)."""
+    columns = ("seq", "image_file", "order", "family", "genus", "species", "chunk_number")
+    bulk.create_temp_table(connection, "bioscan_metadata_stage",
+                           [("seq", "BIGINT"), *((c, "TEXT") for c in columns[1:])])
+    records = ((n, *record) for n, record in enumerate(bioscan.read_metadata(path)))
+    bulk.load_rows(connection, "bioscan_metadata_stage", columns, records)
+    connection.exec_driver_sql("CREATE INDEX ix_bioscan_metadata_stage ON bioscan_metadata_stage (image_file, seq)")
+    connection.execute(BioscanMetadata.__table__.delete())
+    connection.exec_driver_sql("""
+        INSERT INTO bioscan_metadata (image_file, "order", family, genus, species, chunk_number)
+        SELECT image_file, "order", family, genus, species, chunk_number FROM bioscan_metadata_stage AS s
+        WHERE seq = (SELECT MIN(seq) FROM bioscan_metadata_stage AS f WHERE f.image_file = s.image_file)""")
+    return connection.execute(select(func.count()).select_from(BioscanMetadata)).scalar_one()
+
+
+def _check_bioscan_metadata(connection: Connection, rejects: _RejectWriter, metadata: Path) -> None:
+    """Reject images with no metadata record, and report metadata records with no image."""
+    orphans = connection.exec_driver_sql(f"""
+        SELECT s.seq, s.path FROM {STAGE} AS s
+        WHERE NOT EXISTS (SELECT 1 FROM bioscan_metadata AS m WHERE m.image_file = s.bioscan_filename)
+        ORDER BY s.seq""").all()
+    for _, path in orphans:
+        rejects.add(Reject(path, f"no record for this image_file in {metadata.name}"))
+    for start in range(0, len(orphans), 500):
+        chunk = [str(int(seq)) for seq, _ in orphans[start:start + 500]]
+        connection.exec_driver_sql(f"DELETE FROM {STAGE} WHERE seq IN ({', '.join(chunk)})")
+    unmatched = connection.exec_driver_sql(f"""
+        SELECT m.image_file FROM bioscan_metadata AS m
+        WHERE NOT EXISTS (SELECT 1 FROM {STAGE} AS s WHERE s.bioscan_filename = m.image_file)
+        ORDER BY m.image_file""")
+    for (image_file,) in unmatched.all():
+        if image_file in rejects.file_names:
+            continue
+        rejects.add(Reject(f"{metadata.name}:{image_file}", "metadata record has no image file under the root"))

@@ -1,0 +1,40 @@
+"""Stable identifiers: an image's treeoflife_id and the hash its split is drawn from.
+
+The old pipeline gave every image a random uuid4, so every rebuild changed every key. Ours is a UUIDv5 of
+the image's source identity under a fixed project namespace: the same file gets the same id on any machine,
+in any order, on either database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+# Fixed forever: changing it changes every id ever published. (= uuid5(NAMESPACE_URL, "treeoflife-etl"))
+PROJECT_NAMESPACE = uuid.UUID("4e20ad53-6515-5c38-bc22-fdaaaeff675e")
+SPLIT_HASH_BITS = 31
+
+
+def eol_image_id(content_id: int, page_id: int) -> str:
+    """The treeoflife_id of an EOL image, from its (content id, page id)."""
+    return str(uuid.uuid5(PROJECT_NAMESPACE, f"eol/{content_id}/{page_id}"))
+
+
+def inat21_image_id(cls_num: int, filename: str) -> str:
+    """The treeoflife_id of an iNat21 image, from its class number and file name."""
+    return str(uuid.uuid5(PROJECT_NAMESPACE, f"inat21/{cls_num}/{filename}"))
+
+
+def bioscan_image_id(part: int, filename: str) -> str:
+    """The treeoflife_id of a BIOSCAN-1M image, from its part number and file name."""
+    return str(uuid.uuid5(PROJECT_NAMESPACE, f"bioscan/{part}/{filename}"))
+
+
+def split_hash(image_id: str) -> int:
+    """A uniformly distributed 31-bit integer of the image id.
+
+    31 bits keep every product in the split arithmetic (hash × multiplier < 2^62) inside a signed 64-bit
+    integer, so SQLite and PostgreSQL compute the same thing with no overflow and no XOR.
+    """
+    digest = hashlib.sha256(image_id.encode("ascii")).digest()
+    return int.from_bytes(digest[:4], "big") >> (32 - SPLIT_HASH_BITS)

@@ -1,0 +1,107 @@
+"""What every source module produces: catalog rows and rejects, one listing unit at a time.
+
+A source's files are listed in *units* (an iNat21 class folder, a BIOSCAN part, an EOL archive) so that
+units can be scanned in parallel processes and their rows streamed into the catalog in batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from etl.ids import split_hash
+
+# The first bytes of the image formats Pillow will be asked to open.
+IMAGE_MAGIC = (
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+    (b"RIFF", "webp"),
+    (b"BM", "bmp"),
+    (b"II*\x00", "tiff"),
+    (b"MM\x00*", "tiff"),
+)
+SNIFF_BYTES = 16
+
+
+class ImageRow(NamedTuple):
+    """One catalogued image, in the column order of the ingest staging table."""
+
+    id: str
+    path: str
+    member: str | None
+    member_offset: int | None
+    byte_size: int
+    eol_content_id: int | None
+    eol_page_id: int | None
+    inat21_filename: str | None
+    inat21_cls_name: str | None
+    inat21_cls_num: int | None
+    bioscan_part: int | None
+    bioscan_filename: str | None
+    split_hash: int
+    suspect: str | None
+
+
+STAGE_COLUMNS = ImageRow._fields
+
+
+class Reject(NamedTuple):
+    """A file, member or folder that could not be catalogued, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class UnitResult:
+    """What scanning one unit produced."""
+
+    rows: list[ImageRow] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+
+
+def make_row(image_id: str, path: str, byte_size: int, suspect: str | None = None, **source_fields) -> ImageRow:
+    """An ImageRow with the split hash filled in and every source field not given left empty."""
+    fields = dict.fromkeys(("member", "member_offset", "eol_content_id", "eol_page_id", "inat21_filename",
+                            "inat21_cls_name", "inat21_cls_num", "bioscan_part", "bioscan_filename"))
+    unknown = set(source_fields) - set(fields)
+    if unknown:
+        raise TypeError(f"unknown fields {sorted(unknown)}")
+    fields.update(source_fields)
+    return ImageRow(id=image_id, path=path, byte_size=byte_size, split_hash=split_hash(image_id),
+                    suspect=suspect, **fields)
+
+
+def sniff(head: bytes, tail: bytes, size: int) -> tuple[str | None, str | None]:
+    """Check an image's first and last bytes: (fatal reason, suspect note), either may be None.
+
+    Only what makes a file certainly unusable is fatal (empty, not an image at all); a JPEG without its
+    end-of-image marker may still decode in part, so it is catalogued with a note and judged when written.
+    """
+    if size == 0:
+        return "empty file (0 bytes)", None
+    kind = next((name for magic, name in IMAGE_MAGIC if head.startswith(magic)), None)
+    if kind is None:
+        return f"not an image: unknown format (first bytes {head[:8].hex()})", None
+    if kind == "jpeg" and not tail.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9"):
+        return None, "JPEG without end-of-image marker (truncated?)"
+    if kind != "jpeg":
+        return None, f"{kind.upper()} data in a .jpg file"
+    return None, None
+
+
+def sniff_file(path: str, size: int) -> tuple[str | None, str | None]:
+    """`sniff` a file on disk; an unreadable file is fatal."""
+    if size == 0:
+        return sniff(b"", b"", 0)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+            if size > SNIFF_BYTES:
+                handle.seek(max(size - SNIFF_BYTES, 0))
+            tail = handle.read(SNIFF_BYTES) if size > SNIFF_BYTES else head
+    except OSError as exc:
+        return f"unreadable: {exc.strerror or exc}", None
+    return sniff(head, tail, size)
