@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -140,9 +140,26 @@ def ingest(
         echo("warning: no BIOSCAN metadata given (--metadata or bioscan_metadata): images are catalogued "
              "without checking that each has a metadata record")
 
+    scan = functools.partial(module.scan_unit, str(root), check_images=check_images)
+    return load_listing(engine, source, str(root), ordered_map(scan, units, workers), top_rejects=top_rejects,
+                        metadata=metadata, units_total=len(units), progress=progress)
+
+
+def load_listing(
+    engine: Engine,
+    source: str,
+    root: str,
+    results: Iterable[UnitResult],
+    *,
+    top_rejects: Iterable[Reject] = (),
+    metadata: Path | None = None,
+    units_total: int | None = None,
+    progress: bool = False,
+) -> IngestSummary:
+    """Merge a listing (`results`, one per unit) of `source` into the catalog as one recorded run."""
     started = time.monotonic()
     run_id = _start_run(engine, source, root)
-    summary = IngestSummary(run_id=run_id, source=source, root=str(root))
+    summary = IngestSummary(run_id=run_id, source=source, root=root)
     try:
         with engine.begin() as connection:
             rejects = _RejectWriter(connection, run_id, source)
@@ -151,13 +168,12 @@ def ingest(
             if source == "bioscan" and metadata is not None:
                 load_bioscan_metadata(connection, metadata)
             bulk.create_temp_table(connection, STAGE, [("seq", "BIGINT"), *STAGE_TYPES.items()])
-            scan = functools.partial(module.scan_unit, str(root), check_images=check_images)
-            results = ordered_map(scan, units, workers)
-            with Progress(total=len(units), unit=UNIT_NAMES[source].split()[-1], desc=source,
+            with Progress(total=units_total, unit=UNIT_NAMES[source].split()[-1], desc=source,
                           enabled=progress) as bar:
-                rows = _stream_rows(results, rejects, bar)
+                rows = _stream_rows(iter(results), rejects, bar)
                 summary.listed = bulk.load_rows(connection, STAGE, ("seq", *STAGE_COLUMNS), rows)
             connection.exec_driver_sql(f"CREATE INDEX ix_{STAGE}_id ON {STAGE} (id)")
+            connection.exec_driver_sql(f"ANALYZE {STAGE}")
             _drop_duplicates(connection, rejects)
             if source == "bioscan" and metadata is not None:
                 _check_bioscan_metadata(connection, rejects, metadata)
@@ -192,6 +208,9 @@ def _stream_rows(results: Iterator[UnitResult], rejects: _RejectWriter, bar: Pro
 
 def _drop_duplicates(connection: Connection, rejects: _RejectWriter) -> None:
     """Two listed files with the same source identity: keep the first, reject the others."""
+    if connection.exec_driver_sql(
+            f"SELECT 1 FROM {STAGE} GROUP BY id HAVING COUNT(*) > 1 LIMIT 1").first() is None:
+        return
     duplicates = connection.exec_driver_sql(f"""
         SELECT d.path, d.member, k.path, k.member, d.seq FROM (
             SELECT seq, id, path, member,
@@ -221,8 +240,9 @@ def _merge(connection: Connection, summary: IngestSummary, source: str, run_id: 
         SELECT {", ".join("s." + c for c in columns)}, :source, 'present', :run, :run
         FROM {STAGE} AS s
         WHERE NOT EXISTS (SELECT 1 FROM images AS i WHERE i.id = s.id)
-        ORDER BY s.seq"""), params).rowcount
-    summary.changed = connection.execute(text(f"""
+        ORDER BY s.id"""), params).rowcount
+    # On a first ingest every listed image was just added and nothing can have changed.
+    summary.changed = 0 if summary.added == listed else connection.execute(text(f"""
         UPDATE images SET path = s.path, member = s.member, member_offset = s.member_offset,
                byte_size = s.byte_size, suspect = s.suspect, status = 'present', last_run_id = :run
         FROM {STAGE} AS s
@@ -233,7 +253,10 @@ def _merge(connection: Connection, summary: IngestSummary, source: str, run_id: 
               OR COALESCE(images.suspect, '') <> COALESCE(s.suspect, ''))"""), params).rowcount
     summary.unchanged = listed - summary.added - summary.changed
     summary.listed = listed
-    summary.missing = connection.execute(text(f"""
+    present = connection.execute(text(
+        "SELECT COUNT(*) FROM images WHERE source = :source AND status = 'present'"), params).scalar_one()
+    # Every listed image is present now; only if more are present than listed can any have vanished.
+    summary.missing = 0 if present == listed else connection.execute(text(f"""
         UPDATE images SET status = 'missing', last_run_id = :run
         WHERE source = :source AND status = 'present'
           AND NOT EXISTS (SELECT 1 FROM {STAGE} AS s WHERE s.id = images.id)"""), params).rowcount

@@ -62,7 +62,7 @@ def upgrade() -> None:
     op.create_table(
         "images",
         sa.Column("id", sa.String(36), primary_key=True),
-        sa.Column("source", sa.String(16), sa.ForeignKey("sources.name"), nullable=False),
+        sa.Column("source", sa.String(16), nullable=False),
         sa.Column("path", sa.Text(), nullable=False),
         sa.Column("member", sa.Text(), nullable=True),
         sa.Column("member_offset", sa.BigInteger(), nullable=True),
@@ -76,25 +76,24 @@ def upgrade() -> None:
         sa.Column("bioscan_filename", sa.Text(), nullable=True),
         sa.Column("split_hash", sa.BigInteger(), nullable=False),
         sa.Column("status", sa.String(8), server_default="present", nullable=False),
-        sa.Column("first_run_id", sa.Integer(), sa.ForeignKey("ingest_runs.id"), nullable=True),
-        sa.Column("last_run_id", sa.Integer(), sa.ForeignKey("ingest_runs.id"), nullable=True),
+        sa.Column("first_run_id", sa.Integer(), nullable=True),
+        sa.Column("last_run_id", sa.Integer(), nullable=True),
         sa.Column("taxon_id", sa.BigInteger(), sa.ForeignKey("taxa.id"), nullable=True),
         sa.Column("unnamed_reason", sa.Text(), nullable=True),
         sa.UniqueConstraint("eol_content_id", "eol_page_id"),
         sa.UniqueConstraint("inat21_cls_num", "inat21_filename"),
         sa.UniqueConstraint("bioscan_part", "bioscan_filename"),
+        sa.CheckConstraint("source IN ('eol', 'inat21', 'bioscan')", name="source"),
         sa.CheckConstraint("status IN ('present', 'missing')", name="status"),
         sa.CheckConstraint("split_hash >= 0 AND split_hash < 2147483648", name="split_hash_31_bits"),
     )
     op.create_index(None, "images", ["source", "status"])
-    op.create_index(None, "images", ["taxon_id"])
-    op.create_index(None, "images", ["eol_page_id"])
     op.create_table(
         "ingest_rejects",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("run_id", sa.Integer(), sa.ForeignKey("ingest_runs.id", ondelete="CASCADE"),
                   nullable=False),
-        sa.Column("source", sa.String(16), sa.ForeignKey("sources.name"), nullable=False),
+        sa.Column("source", sa.String(16), nullable=False),
         sa.Column("path", sa.Text(), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
     )

@@ -1,0 +1,52 @@
+"""Helpers shared by the benchmarks: fresh catalogs, peak memory, figures."""
+
+from __future__ import annotations
+
+import os
+import resource
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+from etl import db, schema
+
+PG_ADMIN_URL = os.environ.get("TOL_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@contextmanager
+def fresh_catalog(backend: str, workdir: Path) -> Iterator[str]:
+    """A catalog at head on `backend` (`sqlite` or `postgresql`), removed afterwards."""
+    if backend == "sqlite":
+        path = workdir / f"bench-{uuid.uuid4().hex[:8]}.sqlite"
+        url = f"sqlite:///{path}"
+        engine = db.make_engine(url)
+        schema.upgrade(engine)
+        engine.dispose()
+        try:
+            yield url
+        finally:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return
+    name = f"tol_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(db.parse_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    url = db.parse_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    engine = db.make_engine(url)
+    schema.upgrade(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()

@@ -1,0 +1,121 @@
+"""Ingest benchmark (see bench/ingest).
+
+Each measurement runs in a fresh process so that its peak RSS is its own. The listing is synthetic (iNat21-like
+rows made on the fly, as a class-folder scan would yield them) and goes through the same staging, COPY and
+merge code as `tol ingest`; a second pass re-ingests the same listing (the idempotent re-run). A last figure
+times the real listing of a generated sample tree, files and all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import fresh_catalog, peak_rss_mb  # noqa: E402
+
+from etl import catalog, db  # noqa: E402
+from etl.ids import inat21_image_id  # noqa: E402
+from etl.parallel import ordered_map  # noqa: E402
+from etl.sources.common import UnitResult, make_row  # noqa: E402
+
+PER_CLASS = 270  # the real iNat21 train average
+
+
+def synthetic_unit(unit: tuple[int, int]) -> UnitResult:
+    """An iNat21-like class folder `cls_num` of `count` images, as `inat21.scan_unit` would return it."""
+    cls_num, count = unit
+    name = f"Animalia_P{cls_num % 7}_C{cls_num % 31}_O{cls_num % 97}_F{cls_num % 401}_G{cls_num}_s{cls_num}"
+    result = UnitResult()
+    for k in range(count):
+        filename = f"{uuid.UUID(int=(cls_num << 32) | k, version=4)}.jpg"
+        result.rows.append(make_row(inat21_image_id(cls_num, filename), f"{cls_num:05d}_{name}/{filename}",
+                                    100_000 + k, inat21_filename=filename, inat21_cls_name=name,
+                                    inat21_cls_num=cls_num))
+    return result
+
+
+def synthetic_units(images: int, workers: int = 2):
+    """The listing of `images` images, made by `workers` processes like a real parallel listing."""
+    units = [(n, min(PER_CLASS, images - n * PER_CLASS)) for n in range((images + PER_CLASS - 1) // PER_CLASS)]
+    return ordered_map(synthetic_unit, units, workers)
+
+
+def measure_one(backend: str, images: int) -> dict:
+    with tempfile.TemporaryDirectory() as workdir, fresh_catalog(backend, Path(workdir)) as url:
+        engine = db.make_engine(url)
+        started = time.monotonic()
+        first = catalog.load_listing(engine, "inat21", "synthetic", synthetic_units(images))
+        first_s = time.monotonic() - started
+        started = time.monotonic()
+        second = catalog.load_listing(engine, "inat21", "synthetic", synthetic_units(images))
+        second_s = time.monotonic() - started
+        engine.dispose()
+    assert first.added == images and second.unchanged == images
+    return {"backend": backend, "images": images, "first_s": first_s, "rerun_s": second_s,
+            "first_rate": images / first_s, "rerun_rate": images / second_s, "peak_rss_mb": peak_rss_mb()}
+
+
+def measure_listing(workers: int) -> dict:
+    from etl import sampledata, schema
+
+    with tempfile.TemporaryDirectory() as workdir:
+        sampledata.generate(Path(workdir) / "s", images=5000, seed=1)
+        url = f"sqlite:///{workdir}/c.sqlite"
+        engine = db.make_engine(url)
+        schema.upgrade(engine)
+        started = time.monotonic()
+        total = 0
+        for source, sub in (("inat21", "inat21/train"), ("eol", "eol/media_cargo_archive"),
+                            ("bioscan", "bioscan/cropped_256")):
+            summary = catalog.ingest(engine, source, Path(workdir) / "s" / sub, workers=workers,
+                                     metadata=Path(workdir) / "s/bioscan/BIOSCAN_Insect_Dataset_metadata.jsonld",
+                                     echo=lambda _: None)
+            total += summary.added
+        seconds = time.monotonic() - started
+        engine.dispose()
+    return {"images": total, "seconds": seconds, "rate": total / seconds, "workers": workers}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--images", type=int, default=1_000_000)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--one", nargs=2, metavar=("BACKEND", "IMAGES"), help=argparse.SUPPRESS)
+    parser.add_argument("--listing", type=int, metavar="WORKERS", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure_one(args.one[0], int(args.one[1]))))
+        return
+    if args.listing:
+        print(json.dumps(measure_listing(args.listing)))
+        return
+
+    def run(*extra: str) -> dict:
+        out = subprocess.run([sys.executable, __file__, *extra], check=True, capture_output=True, text=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    print(f"ingest benchmark: synthetic iNat21-like listing ({PER_CLASS} images per class folder) made by 2 "
+          "listing processes, loaded by `catalog.load_listing` (the code path of `tol ingest`)")
+    print(f"{'backend':<11} {'images':>9} {'first load':>12} {'images/s':>10} {'re-run':>9} {'images/s':>10}"
+          f" {'peak RSS':>9}")
+    for backend in args.backends.split(","):
+        for images in sorted({max(args.images // 10, 1), args.images}):
+            r = run("--one", backend, str(images))
+            print(f"{backend:<11} {images:>9,} {r['first_s']:>10.1f} s {r['first_rate']:>10,.0f} "
+                  f"{r['rerun_s']:>7.1f} s {r['rerun_rate']:>10,.0f} {r['peak_rss_mb']:>6.0f} MB")
+    r = run("--listing", "2")
+    print(f"real listing of a generated sample tree (files, archives, sniffing), 2 workers: {r['images']:,} images "
+          f"in {r['seconds']:.1f} s = {r['rate']:,.0f} images/s")
+
+
+if __name__ == "__main__":
+    main()
