@@ -20,12 +20,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import fresh_catalog, peak_rss_mb  # noqa: E402
+from common import fresh_catalog, peak_rss_mb
 
-from etl import catalog, db  # noqa: E402
-from etl.ids import inat21_image_id  # noqa: E402
-from etl.parallel import ordered_map  # noqa: E402
-from etl.sources.common import UnitResult, make_row  # noqa: E402
+from etl import catalog, db
+from etl.ids import inat21_image_id
+from etl.parallel import ordered_map
+from etl.sources.common import UnitResult, make_row
 
 PER_CLASS = 270  # the real iNat21 train average
 
