@@ -291,3 +291,143 @@ ingest_group.command("bioscan")(click.option(
     Example:
       tol ingest bioscan /data/bioscan/cropped_256 --metadata /data/bioscan/metadata.jsonld
     """)))
+
+
+# --------------------------------------------------------------------------------------------------- splits
+
+
+@cli.group("splits", cls=TolGroup)
+def splits_group() -> None:
+    """Define and inspect train / val / train_small splits (SQL view `image_splits`).
+
+    \b
+    Example:
+      tol splits create main --seed 17 --val-percent 5 --train-small-percent 10
+      tol splits show main
+    """
+
+
+@splits_group.command("create")
+@click.argument("name")
+@click.option("--seed", default=17, show_default=True, type=int)
+@click.option("--val-percent", default=5.0, show_default=True, type=float)
+@click.option("--train-small-percent", default=10.0, show_default=True, type=float,
+              help="Share of train also in train_small.")
+@pass_state
+def splits_create(state: State, name: str, seed: int, val_percent: float, train_small_percent: float) -> None:
+    """Record split definition NAME. A definition never changes; a new one needs a new name.
+
+    An image's split depends only on the seed and its stable id, on either database, in any order.
+
+    \b
+    Example:
+      tol splits create v1 --seed 17 --val-percent 5 --train-small-percent 10
+      sqlite3 catalog.sqlite "SELECT split, COUNT(*) FROM image_splits WHERE split_name = 'v1' GROUP BY 1"
+    """
+    from etl import splits
+
+    params, created = splits.create(state.engine(), name, seed, val_percent, train_small_percent)
+    verb = "created" if created else "already exists, unchanged:"
+    click.echo(f"split {name} {verb} seed {params.seed}, val {params.val_percent:g} %, "
+               f"train_small {params.train_small_percent:g} % of train")
+
+
+@splits_group.command("list")
+@pass_state
+def splits_list(state: State) -> None:
+    """List split definitions.
+
+    \b
+    Example:
+      tol splits list
+    """
+    from etl import splits
+
+    for d in splits.list_definitions(state.engine()):
+        click.echo(f"{d.name}\tseed {d.seed}\tval {d.val_percent:g} %\ttrain_small {d.train_small_percent:g} %")
+
+
+@splits_group.command("show")
+@click.argument("name")
+@pass_state
+def splits_show(state: State, name: str) -> None:
+    """Counts of split NAME per split, source and kingdom, and val species never seen in train.
+
+    \b
+    Example:
+      tol splits show v1
+    """
+    from etl import splits
+
+    result = splits.report(state.engine(), name)
+    d = result.definition
+    click.echo(f"split {d.name}: seed {d.seed}, val {d.val_percent:g} %, train_small {d.train_small_percent:g} %")
+    click.echo(f"{'split':<12} {'source':<8} {'kingdom':<20} {'images':>10}")
+    for split, source, kingdom, count in result.counts:
+        click.echo(f"{split:<12} {source:<8} {kingdom:<20} {count:>10,}")
+    click.echo(f"val species never in train: {result.val_species_not_in_train} of {result.val_species}")
+
+
+# --------------------------------------------------------------------------------------------------- exclude
+
+
+@cli.group("exclude", cls=TolGroup)
+def exclude_group() -> None:
+    """Load exclusion lists and prove that no shard plan holds an excluded image.
+
+    \b
+    Example:
+      tol exclude rare-species --seen seen_in_training.json --unseen unseen_in_training.json
+      tol exclude report
+    """
+
+
+@exclude_group.command("rare-species")
+@click.option("--seen", type=click.Path(), help="seen_in_training.json (setting `rare_seen`).")
+@click.option("--unseen", type=click.Path(), help="unseen_in_training.json (setting `rare_unseen`).")
+@pass_state
+def exclude_rare_species(state: State, seen: str | None, unseen: str | None) -> None:
+    """Exclude the Rare Species benchmark: listed images by file name, unseen species entirely.
+
+    Re-running replaces the two lists.
+
+    \b
+    Example:
+      tol exclude rare-species --seen rarespecies/seen_in_training.json --unseen rarespecies/unseen_in_training.json
+    """
+    from etl import exclusions
+
+    settings = state.config(rare_seen=seen, rare_unseen=unseen)
+    images, species = exclusions.load_rare_species(
+        state.engine(), settings.path("rare_seen", required_for="tol exclude rare-species"),
+        settings.path("rare_unseen", required_for="tol exclude rare-species"))
+    click.echo(f"loaded {images} image entries and {species} species entries; see `tol exclude report`")
+
+
+@exclude_group.command("report")
+@click.option("--examples", default=10, show_default=True, help="Unmatched entries to print.")
+@pass_state
+def exclude_report(state: State, examples: int) -> None:
+    """Counts per list, entries that match no image, and the overlap with shard plans (must be zero).
+
+    Exits non-zero if any shard plan holds an excluded image or an image of an excluded species.
+
+    \b
+    Example:
+      tol exclude report
+    """
+    from etl import exclusions
+
+    result = exclusions.report(state.engine())
+    for list_name, kind, entries, matched in result.per_list:
+        click.echo(f"{list_name:<22} {kind:<8} {entries:>7} entries  {matched:>9} images matched")
+    click.echo(f"excluded images in the catalog: {result.excluded_images}")
+    if result.unmatched:
+        click.echo(f"entries matching no catalogued image: {len(result.unmatched)}")
+        for list_name, entry in result.unmatched[:examples]:
+            click.echo(f"  {list_name}: {entry}")
+    click.echo(f"shard plans: {result.plans}; planned samples that are excluded images: {result.planned_excluded}; "
+               f"of excluded species: {result.planned_unseen_species}")
+    if result.planned_excluded or result.planned_unseen_species:
+        raise TolError("excluded images are in a shard plan")
+    click.echo("overlap: none")

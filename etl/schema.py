@@ -81,7 +81,10 @@ def create_view(op, name: str, version: int) -> None:
     """Install version `version` of view `name` (replacing any other version) inside a migration."""
     bind = op.get_bind()
     bind.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
-    bind.exec_driver_sql(view_sql(name, version, bind.dialect.name))
+    sql = view_sql(name, version, bind.dialect.name)
+    if bind.dialect.paramstyle in ("format", "pyformat"):
+        sql = sql.replace("%", "%%")  # psycopg would read a bare % as a placeholder
+    bind.exec_driver_sql(sql)
 
 
 def drop_view(op, name: str) -> None:
