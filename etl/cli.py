@@ -431,3 +431,93 @@ def exclude_report(state: State, examples: int) -> None:
     if result.planned_excluded or result.planned_unseen_species:
         raise TolError("excluded images are in a shard plan")
     click.echo("overlap: none")
+
+
+# --------------------------------------------------------------------------------------------------- taxa
+
+
+@cli.group("taxa", cls=TolGroup)
+def taxa_group() -> None:
+    """Load the naming references, resolve every image's taxon and common name, check the result.
+
+    \b
+    Example:
+      tol --config tol.toml taxa load
+      tol --config tol.toml taxa resolve
+      tol --config tol.toml taxa check
+    """
+
+
+def _reference_options(function):
+    from etl.taxonomy import RESOURCES
+
+    for resource in reversed(RESOURCES):
+        function = click.option(f"--{resource.setting.replace('_', '-')}", resource.setting, type=click.Path(),
+                                help=f"(setting `{resource.setting}`)")(function)
+    return click.option("--bioscan-metadata", type=click.Path(), help="(setting `bioscan_metadata`)")(function)
+
+
+@taxa_group.command("load")
+@_reference_options
+@pass_state
+def taxa_load(state: State, **paths: str | None) -> None:
+    """Load every reference file into the catalog (each replaces its previous load).
+
+    A file that is not configured or not found is reported and skipped; resolving does what it can.
+
+    \b
+    Example:
+      tol taxa load --eol-taxon-tab dh21/taxon.tab --itis-chains itis/species_level_taxonomy_chains.csv
+    """
+    from etl import taxonomy
+
+    settings = state.config(**paths)
+    results = taxonomy.load(state.engine(),
+                            {r.setting: settings.path(r.setting) for r in taxonomy.RESOURCES},
+                            settings.path("bioscan_metadata"))
+    for result in results:
+        detail = f"{result.rows:,} rows from {result.path}" if result.status == "loaded" else result.status
+        click.echo(f"{result.name:<18} {detail}")
+
+
+@taxa_group.command("resolve")
+@pass_state
+def taxa_resolve(state: State) -> None:
+    """Give every catalogued image a taxon and common name, once per EOL page, iNat21 class and BIOSCAN label.
+
+    \b
+    Example:
+      tol taxa resolve
+      sqlite3 catalog.sqlite "SELECT source, unnamed_reason, COUNT(*) FROM image_names GROUP BY 1, 2"
+    """
+    from etl import taxonomy
+
+    summary = taxonomy.resolve(state.engine())
+    for name in summary.missing_resources:
+        click.echo(f"warning: reference {name} not loaded; naming without it")
+    for source, count in sorted(summary.keys.items()):
+        click.echo(f"{source}: {count} keys, {summary.unnamed_keys.get(source, 0)} without a taxon")
+    click.echo(f"{summary.taxa} taxa; {summary.named_images} images named, {summary.unnamed_images} not; "
+               f"{summary.upgraded_keys} keys upgraded or unified (see the `changes` columns of names_*)")
+    for conflict in summary.conflicts[:10]:
+        click.echo(f"conflict: {conflict}")
+
+
+@taxa_group.command("check")
+@click.option("--examples", default=5, show_default=True, help="Example rows per check.")
+@pass_state
+def taxa_check(state: State, examples: int) -> None:
+    """Quality checks of the resolved taxa (the SQL in sql/checks/), with counts and example rows.
+
+    \b
+    Example:
+      tol taxa check --examples 3
+    """
+    from etl import taxonomy
+
+    for result in taxonomy.check(state.engine(), examples):
+        click.echo(f"== {result.title}: {result.count}")
+        if result.examples:
+            click.echo("   " + " | ".join(result.columns))
+        for row in result.examples:
+            click.echo("   " + " | ".join("" if v is None else str(v) for v in row))

@@ -294,3 +294,146 @@ class ImageError(Base):
     reason: Mapped[str] = mapped_column(Text)
 
     __table_args__ = (Index(None, "image_id"), Index(None, "shard_id"))
+
+
+# ------------------------------------------------------------------------------------------- reference data
+# Each reference file is loaded whole into its table (`tol taxa load`), replacing the previous load.
+
+
+class ReferenceResource(Base):
+    """What was loaded from which reference file, when."""
+
+    __tablename__ = "ref_resources"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    n_rows: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class RefEolTaxon(Base):
+    """EOL Dynamic Hierarchy taxon.tab rows (the columns the naming rules read), in file order."""
+
+    __tablename__ = "ref_eol_taxa"
+    row_no: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    taxon_id: Mapped[str] = mapped_column(Text)
+    parent_taxon_id: Mapped[str] = mapped_column(Text, server_default="")
+    rank: Mapped[str] = mapped_column(Text, server_default="")
+    canonical_name: Mapped[str] = mapped_column(Text, server_default="")
+    page_id: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (Index(None, "taxon_id"),)
+
+
+class RefEolScraped(Base):
+    """scraped_page_ids.csv: raw names for EOL pages with images but no usable DH entry."""
+
+    __tablename__ = "ref_eol_scraped"
+    row_no: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    page_id: Mapped[int] = mapped_column(BigInteger)
+    scientific_name: Mapped[str] = mapped_column(Text)
+
+
+class RefEolVernacular(Base):
+    """EOL vernacularnames.csv rows."""
+
+    __tablename__ = "ref_eol_vernaculars"
+    row_no: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    page_id: Mapped[int | None] = mapped_column(BigInteger)
+    canonical_form: Mapped[str] = mapped_column(Text)
+    vernacular: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(Text)
+    preferred: Mapped[int] = mapped_column(Integer)
+
+
+class RefItisChain(Base):
+    """ITIS species_level_taxonomy_chains.csv rows: seven ranks (Species is the binomial) and vernaculars."""
+
+    __tablename__ = "ref_itis_chains"
+    row_no: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    kingdom: Mapped[str] = mapped_column(Text)
+    phylum: Mapped[str] = mapped_column(Text)
+    class_: Mapped[str] = mapped_column("class", Text)
+    order: Mapped[str] = mapped_column(Text)
+    family: Mapped[str] = mapped_column(Text)
+    genus: Mapped[str] = mapped_column(Text)
+    species: Mapped[str] = mapped_column(Text)
+    vernacular: Mapped[str] = mapped_column(Text)
+    vernacular_lang: Mapped[str] = mapped_column(Text)
+
+
+class RefInatTaxon(Base):
+    """iNaturalist DwC-A taxa.csv rows."""
+
+    __tablename__ = "ref_inat_taxa"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    kingdom: Mapped[str] = mapped_column(Text)
+    phylum: Mapped[str] = mapped_column(Text)
+    class_: Mapped[str] = mapped_column("class", Text)
+    order: Mapped[str] = mapped_column(Text)
+    family: Mapped[str] = mapped_column(Text)
+    genus: Mapped[str] = mapped_column(Text)
+    specific_epithet: Mapped[str] = mapped_column(Text)
+    scientific_name: Mapped[str] = mapped_column(Text)
+    taxon_rank: Mapped[str] = mapped_column(Text)
+
+
+class RefInatVernacular(Base):
+    """iNaturalist DwC-A VernacularNames-english.csv rows."""
+
+    __tablename__ = "ref_inat_vernaculars"
+    row_no: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    taxon_id: Mapped[int] = mapped_column(BigInteger)
+    vernacular: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index(None, "taxon_id"),)
+
+
+class RefResolved(Base):
+    """Global Names resolver output: one name and the five higher ranks of its best result."""
+
+    __tablename__ = "ref_resolved"
+    row_no: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(Text)
+    kingdom: Mapped[str] = mapped_column(Text)
+    phylum: Mapped[str] = mapped_column(Text)
+    class_: Mapped[str] = mapped_column("class", Text)
+    order: Mapped[str] = mapped_column(Text)
+    family: Mapped[str] = mapped_column(Text)
+
+
+# ------------------------------------------------------------------------------------------- resolved names
+# One row per distinct naming key of each source; images join to these in SQL.
+
+
+class EolPageName(Base):
+    """The taxon resolved for an EOL page (or why none)."""
+
+    __tablename__ = "names_eol_pages"
+    page_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    taxon_id: Mapped[int | None] = mapped_column(ForeignKey("taxa.id"))
+    unnamed_reason: Mapped[str | None] = mapped_column(Text)
+    changes: Mapped[str | None] = mapped_column(Text)
+
+
+class Inat21ClassName(Base):
+    """The taxon resolved for an iNat21 class folder."""
+
+    __tablename__ = "names_inat21_classes"
+    cls_num: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    taxon_id: Mapped[int | None] = mapped_column(ForeignKey("taxa.id"))
+    unnamed_reason: Mapped[str | None] = mapped_column(Text)
+    changes: Mapped[str | None] = mapped_column(Text)
+
+
+class BioscanLabelName(Base):
+    """The taxon resolved for a distinct BIOSCAN (order, family, genus, species) label."""
+
+    __tablename__ = "names_bioscan_labels"
+    order: Mapped[str] = mapped_column(Text, primary_key=True)
+    family: Mapped[str] = mapped_column(Text, primary_key=True)
+    genus: Mapped[str] = mapped_column(Text, primary_key=True)
+    species: Mapped[str] = mapped_column(Text, primary_key=True)
+    taxon_id: Mapped[int | None] = mapped_column(ForeignKey("taxa.id"))
+    unnamed_reason: Mapped[str | None] = mapped_column(Text)
+    changes: Mapped[str | None] = mapped_column(Text)

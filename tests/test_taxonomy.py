@@ -1,0 +1,123 @@
+"""The taxonomy stage end to end on a sample collection, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+from sqlalchemy import text
+
+from etl import naming, schema, taxonomy
+from etl.cli import cli
+from tests.helpers import ingest_and_name, reference_paths
+from tests.test_ingest import ingest_all
+
+PICA = "Animalia Chordata Aves Passeriformes Corvidae Pica hudsonia"
+T5 = "Animalia Arthropoda Insecta Diptera Cecidomyiidae"
+
+
+def captions_of(engine, where: str, params: dict) -> dict[str, str]:
+    with engine.connect() as connection:
+        scientific, taxonomic, tagged, common = connection.execute(text(
+            "SELECT n.scientific_name, n.taxonomic_name, n.tagged_name, n.common_name FROM image_names AS n "
+            f"JOIN images AS i ON i.id = n.image_id WHERE {where} LIMIT 1"), params).one()
+    return naming.captions(scientific, taxonomic, tagged, common)
+
+
+def test_every_image_named_and_captions_of_examples(catalog_url, engine_of, sample_collection: Path):
+    engine = engine_of(catalog_url)
+    summary = ingest_and_name(engine, sample_collection)
+    assert summary.unnamed_images == 0 and summary.named_images > 0
+    assert summary.missing_resources == []
+    eol = captions_of(engine, "i.eol_page_id = :p", {"p": 45511401})
+    assert eol["sci_com.txt"] == "a photo of Pica hudsonia with common name Black-billed Magpie."
+    assert eol["taxon.txt"] == f"a photo of {PICA}."
+    bioscan = captions_of(engine, "i.bioscan_filename = :f", {"f": "4286925.jpg"})
+    assert bioscan["sci.txt"] == f"a photo of {T5}." and bioscan["common_name.txt"] == T5
+    contarinia = captions_of(engine, "i.bioscan_filename = :f", {"f": "3995976.jpg"})
+    assert contarinia["com.txt"] == "a photo of swede midge."
+    inat = captions_of(engine, "i.inat21_cls_num = :c", {"c": 0})
+    assert inat["common_name.txt"] == "common earthworm"
+    assert inat["taxonomic_name.txt"] == "Animalia Annelida Clitellata Haplotaxida Lumbricidae Lumbricus terrestris"
+    manta = captions_of(engine, "i.eol_page_id = :p", {"p": 49672921})
+    assert manta["taxonomic_name.txt"].split()[2] == "Chondrichthyes"
+    with engine.connect() as connection:
+        # Work is per key: one row per page / class / label, and images joined to them.
+        pages = connection.execute(text("SELECT COUNT(*) FROM names_eol_pages")).scalar_one()
+        distinct_pages = connection.execute(text(
+            "SELECT COUNT(DISTINCT eol_page_id) FROM images WHERE source = 'eol'")).scalar_one()
+        indices = connection.execute(text(
+            "SELECT COUNT(DISTINCT class_index_species), COUNT(*) FROM taxa")).one()
+    assert pages == distinct_pages
+    assert indices[0] == indices[1]  # one species index per taxon
+
+
+def test_identical_on_both_databases(sample_collection: Path, empty_sqlite_url, empty_pg_url, engine_of):
+    snapshots = []
+    for url in (empty_sqlite_url, empty_pg_url):
+        engine = engine_of(url)
+        schema.upgrade(engine)
+        ingest_and_name(engine, sample_collection)
+        with engine.connect() as connection:
+            snapshots.append((
+                sorted(map(tuple, connection.execute(text(
+                    'SELECT i.id, t.id, t.kingdom, t.phylum, t."class", t."order", t.family, t.genus, t.species, '
+                    "t.common_name, t.class_index_kingdom, t.class_index_species "
+                    "FROM images AS i LEFT JOIN taxa AS t ON t.id = i.taxon_id")))),
+                sorted(map(tuple, connection.execute(text("SELECT * FROM names_eol_pages")))),
+            ))
+    assert snapshots[0] == snapshots[1]
+
+
+def test_missing_references_are_reported_and_naming_goes_on(catalog_url, engine_of, sample_collection: Path):
+    engine = engine_of(catalog_url)
+    ingest_all(engine, sample_collection)
+    paths = reference_paths(sample_collection)
+    paths["itis_chains"] = None
+    paths["resolver_output"] = sample_collection / "nowhere.jsonl"
+    results = {r.name: r.status for r in taxonomy.load(engine, paths)}
+    assert results["itis_chains"].startswith("skipped") and results["resolver"] == "skipped: file not found"
+    summary = taxonomy.resolve(engine)
+    assert set(summary.missing_resources) == {"itis_chains", "resolver"}
+    assert summary.named_images > 0
+    with engine.connect() as connection:
+        # Without ITIS and the resolver, Trametes trogii keeps only what EOL knows.
+        trametes = connection.execute(text(
+            "SELECT t.taxonomic_name FROM names_eol_pages AS n JOIN taxa AS t ON t.id = n.taxon_id "
+            "WHERE n.page_id = 1000070")).scalar_one()
+    assert trametes == "Trametes trogii"
+
+
+def test_unnamed_page_is_recorded(catalog_url, engine_of, sample_collection: Path):
+    engine = engine_of(catalog_url)
+    ingest_all(engine, sample_collection)
+    paths = reference_paths(sample_collection)
+    paths["eol_scraped_page_ids"] = None
+    taxonomy.load(engine, paths)
+    taxonomy.resolve(engine)
+    with engine.connect() as connection:
+        reason = connection.execute(text(
+            "SELECT DISTINCT unnamed_reason FROM image_names WHERE source = 'eol' AND taxon_id IS NULL "
+            "AND unnamed_reason LIKE '%1000200%'")).scalar_one()
+    assert "has no taxon" in reason
+
+
+def test_reload_replaces_rows(catalog_url, engine_of, sample_collection: Path):
+    engine = engine_of(catalog_url)
+    paths = reference_paths(sample_collection)
+    first = {r.name: r.rows for r in taxonomy.load(engine, paths)}
+    second = {r.name: r.rows for r in taxonomy.load(engine, paths)}
+    assert first == second
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT COUNT(*) FROM ref_itis_chains")).scalar_one() == first["itis_chains"]
+
+
+def test_taxa_check_cli(sample_collection: Path, tmp_path: Path, engine_of):
+    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
+    engine = engine_of(url)
+    schema.upgrade(engine)
+    ingest_and_name(engine, sample_collection)
+    result = CliRunner().invoke(cli, ["--database-url", url, "taxa", "check"])
+    assert result.exit_code == 0, result.output
+    assert "== Kingdoms" in result.output and "== Naming depth" in result.output
+    assert "Placeholders" in result.output and ": 0" in result.output.split("Placeholders")[1].splitlines()[0]
