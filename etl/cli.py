@@ -183,24 +183,6 @@ def main() -> None:
         sys.exit(130)
 
 
-# --------------------------------------------------------------------------------------------------- demo
-
-
-@cli.command("demo")
-@click.argument("directory", default="demo", type=click.Path(file_okay=False))
-@pass_state
-def demo(state: State, directory: str) -> None:
-    """Run the pipeline on a generated sample collection in DIRECTORY with a SQLite catalog.
-
-    \b
-    Example:
-      tol demo demo-run
-    """
-    from etl import pipeline
-
-    pipeline.demo(directory, quiet=state.quiet, echo=click.echo)
-
-
 # --------------------------------------------------------------------------------------------------- sample data
 
 
@@ -521,3 +503,243 @@ def taxa_check(state: State, examples: int) -> None:
             click.echo("   " + " | ".join(result.columns))
         for row in result.examples:
             click.echo("   " + " | ".join("" if v is None else str(v) for v in row))
+
+
+# --------------------------------------------------------------------------------------------------- shards
+
+
+@cli.group("shards", cls=TolGroup)
+def shards_group() -> None:
+    """Plan, write and verify WebDataset shards.
+
+    \b
+    Example:
+      tol shards plan main-val --splits main --split val
+      tol shards write main-val --workers 4
+      tol shards verify main-val --full
+    """
+
+
+@shards_group.command("plan")
+@click.argument("plan")
+@click.option("--splits", "split_name", required=True, help="Split definition (see tol splits create).")
+@click.option("--split", type=click.Choice(["train", "val", "train_small"]), required=True)
+@click.option("--size", default="224x224", show_default=True, help="Output WIDTHxHEIGHT.")
+@click.option("--resize", type=click.Choice(["squash", "center-crop", "pad"]), default="center-crop",
+              show_default=True)
+@click.option("--quality", default=95, show_default=True, help="JPEG quality.")
+@click.option("--samples-per-shard", type=int, help="Samples per shard (default 10000).")
+@click.option("--shard-bytes", help="Target shard size instead, e.g. 3GB (from an estimate of sample size).")
+@click.option("--txt-field", default="taxonTag_com", show_default=True,
+              help="Caption copied to the `txt` member (what open_clip reads).")
+@click.option("--seed", "shuffle_seed", default=0, show_default=True, help="Seed of the sample order.")
+@click.option("--out", type=click.Path(file_okay=False), help="Folder of the shards (default OUTPUT_DIR/PLAN).")
+@pass_state
+def shards_plan(state: State, plan: str, split_name: str, split: str, size: str, resize: str, quality: int,
+                samples_per_shard: int | None, shard_bytes: str | None, txt_field: str, shuffle_seed: int,
+                out: str | None) -> None:
+    """Record plan PLAN: every shard and its samples, in a seeded order that mixes sources and species.
+
+    Excluded and unnamed images are left out and counted. A plan never changes.
+
+    \b
+    Example:
+      tol shards plan main-train --splits main --split train --size 224x224 --samples-per-shard 10000
+    """
+    from etl import shards
+
+    width, height = shards.parse_size(size)
+    out_dir = Path(out) if out else Path(state.config().get_value("output_dir")) / plan
+    options = shards.PlanOptions(
+        split_name=split_name, split=split, width=width, height=height, resize=resize, quality=quality,
+        samples_per_shard=samples_per_shard,
+        shard_bytes=shards.parse_bytes(shard_bytes) if shard_bytes else None,
+        txt_field=txt_field, out_dir=str(out_dir.resolve()), shuffle_seed=shuffle_seed)
+    result, created = shards.create_plan(state.engine(), plan, options)
+    verb = "planned" if created else "already planned, unchanged:"
+    click.echo(f"{result.name} {verb} {result.n_samples:,} samples in {result.n_shards} shards "
+               f"({result.split}, {result.width}x{result.height}) into {result.out_dir}; "
+               f"left out: {result.n_excluded:,} excluded, {result.n_unnamed:,} unnamed")
+
+
+def _write_options(state: State, plan: str, lease: float, max_attempts: int, grace: float):
+    from etl import taxonomy, workers  # noqa: F401
+
+    settings = state.config()
+    return workers.WriteOptions(
+        database_url=settings.database_url, plan_name=plan,
+        roots={"inat21": settings.path("inat21_root"), "eol": settings.path("eol_root"),
+               "bioscan": settings.path("bioscan_root")},
+        cache_dir=Path(settings.get_value("cache_dir")).resolve(), lease_seconds=lease,
+        max_attempts=max_attempts, grace_seconds=grace)
+
+
+@shards_group.command("write")
+@click.argument("plan")
+@click.option("--workers", type=int, help="Local worker processes (setting `workers`); 1 under MPI.")
+@click.option("--lease", default=120.0, show_default=True, help="Seconds a claim lasts unless renewed.")
+@click.option("--max-attempts", default=3, show_default=True, help="Attempts before a shard is marked failed.")
+@click.option("--grace", default=60.0, show_default=True,
+              help="Seconds to finish the shard in hand after SIGTERM before releasing it.")
+@pass_state
+def shards_write(state: State, plan: str, workers: int | None, lease: float, max_attempts: int,
+                 grace: float) -> None:
+    """Write the shards of PLAN that are not done yet (a finished plan makes no claim).
+
+    Under MPI (srun --mpi=pmi2, mpiexec) each rank is one worker; rank 0 prints the summary of all ranks.
+
+    \b
+    Example:
+      tol shards write main-train --workers 8
+      srun --mpi=pmi2 -n 64 tol shards write main-train
+    """
+    from etl import mpi
+
+    state.engine()  # refuses a catalog that is not at head
+    options = _write_options(state, plan, lease, max_attempts, grace)
+    count = workers or state.config().get_value("workers")
+    for line in mpi.write(options, count):
+        click.echo(line)
+
+
+@shards_group.command("verify")
+@click.argument("plan")
+@click.option("--full", is_flag=True, help="Also read every sample back with the webdataset reader.")
+@click.option("--reset", is_flag=True, help="Set bad shards back to pending, to be written again.")
+@click.option("--workers", type=int, help="Processes checking shards in parallel (setting `workers`).")
+@pass_state
+def shards_verify(state: State, plan: str, full: bool, reset: bool, workers: int | None) -> None:
+    """Check every shard of PLAN against its manifest (and, with --full, against the catalog).
+
+    Prints the bad shards and exits non-zero if there is any.
+
+    \b
+    Example:
+      tol shards verify main-val --full
+      tol shards verify main-val --reset && tol shards write main-val
+    """
+    from etl import verify
+
+    settings = state.config(workers=workers)
+    results = verify.verify(state.engine(), settings.database_url, plan, full=full, reset=reset,
+                            workers=settings.get_value("workers"))
+    bad = [r for r in results if r.problems]
+    for result in bad:
+        click.echo(f"BAD {result.path}: " + "; ".join(result.problems[:5]))
+    click.echo(f"{len(results) - len(bad)} of {len(results)} shards good" + (" (full check)" if full else ""))
+    if bad:
+        suffix = " (set back to pending)" if reset else ""
+        raise TolError(f"{len(bad)} bad shards in plan {plan}{suffix}")
+
+
+@cli.command("status")
+@click.argument("plan", required=False)
+@pass_state
+def status_command(state: State, plan: str | None) -> None:
+    """Shards pending / claimed / done / failed, samples written, rate and ETA (safe while workers run).
+
+    \b
+    Example:
+      tol status
+      watch -n 10 tol status main-train
+    """
+    from sqlalchemy import text as sql_text
+
+    from etl import shards
+
+    engine = state.engine()
+    if plan is None:
+        with engine.connect() as connection:
+            names = [n for (n,) in connection.execute(sql_text("SELECT name FROM shard_plans ORDER BY id"))]
+        if not names:
+            click.echo("no shard plans yet (tol shards plan)")
+    else:
+        names = [plan]
+    for name in names:
+        result = shards.status(engine, name)
+        s = result.states
+        eta = f", ETA {result.eta_seconds / 60:.1f} min" if result.eta_seconds else ""
+        click.echo(f"{name}: {s['done']}/{result.plan.n_shards} shards done, {s['claimed']} claimed, "
+                   f"{s['pending']} pending, {s['failed']} failed; {result.samples_written:,}/"
+                   f"{result.plan.n_samples:,} samples, {result.images_per_second:,.1f} images/s{eta}")
+        if plan is not None:
+            for worker, count, samples in result.workers:
+                click.echo(f"  {worker}: {count} shards, {samples or 0:,} samples")
+            for index, error in result.failed:
+                click.echo(f"  failed shard {index}: {error}")
+
+
+# --------------------------------------------------------------------------------------------------- catalog
+
+
+@cli.group("catalog", cls=TolGroup)
+def catalog_group() -> None:
+    """Export what was written.
+
+    \b
+    Example:
+      tol catalog export main-train --format parquet --out catalog-train.parquet
+    """
+
+
+@catalog_group.command("export")
+@click.argument("plan")
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+@pass_state
+def catalog_export(state: State, plan: str, fmt: str, out: str) -> None:
+    """One row per written sample of PLAN: the catalog.csv columns plus shard and position.
+
+    \b
+    Example:
+      tol catalog export main-val --format csv --out catalog-val.csv
+    """
+    from etl import export
+
+    count = export.export(state.engine(), plan, fmt, Path(out))
+    click.echo(f"wrote {count:,} rows to {out}")
+
+
+# --------------------------------------------------------------------------------------------------- pipeline
+
+
+@cli.command("run")
+@click.option("--split-name", default="main", show_default=True, help="Split definition to create and use.")
+@click.option("--seed", default=17, show_default=True)
+@click.option("--val-percent", default=5.0, show_default=True)
+@click.option("--train-small-percent", default=10.0, show_default=True)
+@click.option("--samples-per-shard", default=1000, show_default=True)
+@click.option("--size", default="224x224", show_default=True)
+@click.option("--workers", type=int, help="Processes for listing, writing and verifying (setting `workers`).")
+@pass_state
+def run_command(state: State, split_name: str, seed: int, val_percent: float, train_small_percent: float,
+                samples_per_shard: int, size: str, workers: int | None) -> None:
+    """Run the whole pipeline from the configuration, skipping what is already done.
+
+    Ingest, taxa, exclusions, splits, a plan and its shards for train, val and train_small, verify, export.
+
+    \b
+    Example:
+      tol --config cluster.toml run --workers 16
+    """
+    from etl import pipeline
+
+    pipeline.run(state, split_name=split_name, seed=seed, val_percent=val_percent,
+                 train_small_percent=train_small_percent, samples_per_shard=samples_per_shard, size=size,
+                 workers=workers, echo=click.echo)
+
+
+@cli.command("demo")
+@click.argument("directory", default="demo", type=click.Path(file_okay=False))
+@click.option("--images", default=2000, show_default=True, help="Size of the sample collection.")
+@pass_state
+def demo(state: State, directory: str, images: int) -> None:
+    """Make a sample collection in DIRECTORY and run the whole pipeline on it with a SQLite catalog.
+
+    \b
+    Example:
+      tol demo demo-run --images 1000
+    """
+    from etl import pipeline
+
+    pipeline.demo(Path(directory), images=images, quiet=state.quiet, echo=click.echo)

@@ -261,6 +261,7 @@ class Shard(Base):
     n_samples: Mapped[int | None] = mapped_column(Integer)
     n_bytes: Mapped[int | None] = mapped_column(BigInteger)
     sha256: Mapped[str | None] = mapped_column(String(64))
+    md5: Mapped[str | None] = mapped_column(String(32))
     duration_s: Mapped[float | None] = mapped_column(Float)
     done_at: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)

@@ -1,19 +1,121 @@
-"""Whole-pipeline runs: `tol run` from a config file, and `tol demo` on a generated sample collection."""
+"""Whole-pipeline runs: `tol run` from a configuration, and `tol demo` on a generated sample collection.
+
+Each stage is skipped when its work is already done: an ingest whose root was already ingested, a reference
+file already loaded with the same content, a split or plan that exists, a plan whose shards are all written.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
-from etl import db, schema
+from sqlalchemy import text
+
+from etl import catalog, db, exclusions, schema, shards, splits, taxonomy
+from etl.config import resolve
+from etl.errors import TolError
+
+Echo = Callable[[str], None]
+SOURCE_SETTINGS = {"inat21": "inat21_root", "eol": "eol_root", "bioscan": "bioscan_root"}
 
 
-def demo(directory: str | Path, *, quiet: bool, echo: Callable[[str], None]) -> None:
-    """Create a SQLite catalog in `directory` and bring it to head (later stages are added as they exist)."""
-    folder = Path(directory).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    url = f"sqlite:///{folder / 'catalog.sqlite'}"
-    engine = db.make_engine(url)
+def _already_ingested(engine, source: str, root: Path) -> bool:
+    with engine.connect() as connection:
+        return connection.execute(text(
+            "SELECT 1 FROM ingest_runs WHERE source = :s AND root = :r AND status = 'finished'"),
+            {"s": source, "r": str(root.resolve())}).first() is not None
+
+
+def _references_changed(engine, paths: dict[str, Path | None]) -> bool:
+    with engine.connect() as connection:
+        loaded = dict(connection.execute(text("SELECT name, sha256 FROM ref_resources")).all())
+    for resource in taxonomy.RESOURCES:
+        path = paths.get(resource.setting)
+        if path is not None and path.is_file() and loaded.get(resource.name) != taxonomy._sha256(path):
+            return True
+    return False
+
+
+def run(state, *, split_name: str, seed: int, val_percent: float, train_small_percent: float,
+        samples_per_shard: int, size: str, workers: int | None, echo: Echo) -> None:
+    """The whole pipeline on the configured collection (see the module docstring)."""
+    from etl import export, mpi, verify
+    from etl.cli import _write_options
+
+    settings = state.config(workers=workers)
+    engine = state.engine()
+    count = settings.get_value("workers")
+    ingested_any = False
+    for source, setting in SOURCE_SETTINGS.items():
+        root = settings.path(setting)
+        if root is None:
+            echo(f"ingest {source}: skipped ({setting} not set)")
+            continue
+        if _already_ingested(engine, source, root):
+            echo(f"ingest {source}: already done for {root}")
+            continue
+        summary = catalog.ingest(engine, source, root, metadata=settings.path("bioscan_metadata"),
+                                 workers=count, progress=not state.quiet, echo=echo)
+        ingested_any = True
+        for line in summary.lines()[:1]:
+            echo(f"ingest {line}")
+    paths = {r.setting: settings.path(r.setting) for r in taxonomy.RESOURCES}
+    if _references_changed(engine, paths) or ingested_any:
+        for result in taxonomy.load(engine, paths):
+            echo(f"taxa load {result.name}: {result.status if result.status != 'loaded' else f'{result.rows:,} rows'}")
+        resolved = taxonomy.resolve(engine)
+        echo(f"taxa resolve: {resolved.taxa} taxa, {resolved.named_images:,} images named, "
+             f"{resolved.unnamed_images:,} not")
+    else:
+        echo("taxa: references unchanged, names already resolved")
+    if settings.path("rare_seen") and settings.path("rare_unseen"):
+        images, species = exclusions.load_rare_species(engine, settings.path("rare_seen"), settings.path("rare_unseen"))
+        echo(f"exclude rare-species: {images} image entries, {species} species")
+    _, created = splits.create(engine, split_name, seed, val_percent, train_small_percent)
+    echo(f"splits {split_name}: {'created' if created else 'exists'}")
+    width, height = shards.parse_size(size)
+    out_base = Path(settings.get_value("output_dir")).resolve()
+    for split in shards.SPLITS:
+        name = f"{split_name}-{split}"
+        options = shards.PlanOptions(split_name=split_name, split=split, width=width, height=height,
+                                     samples_per_shard=samples_per_shard, out_dir=str(out_base / name))
+        plan, created = shards.create_plan(engine, name, options)
+        echo(f"plan {name}: {plan.n_samples:,} samples in {plan.n_shards} shards "
+             f"({'new' if created else 'exists'}; left out {plan.n_excluded} excluded, {plan.n_unnamed} unnamed)")
+        for line in mpi.write(_write_options(state, name, 120.0, 3, 60.0), count):
+            echo(line)
+        results = verify.verify(engine, settings.database_url, name, full=False, workers=count)
+        bad = [r for r in results if r.problems]
+        if bad:
+            raise TolError(f"plan {name}: {len(bad)} shards fail verification, e.g. {bad[0].path}: "
+                           f"{bad[0].problems[0]}")
+        target = out_base / f"catalog-{name}.csv"
+        rows = export.export(engine, name, "csv", target)
+        echo(f"verify {name}: {len(results)} shards good; catalog {target} ({rows:,} rows)")
+    with engine.connect() as connection:
+        overlap = exclusions.report(engine)
+        errors = connection.execute(text("SELECT COUNT(*) FROM image_errors")).scalar_one()
+    echo(f"exclusions: {overlap.excluded_images} images excluded, {overlap.planned_excluded} in plans; "
+         f"{errors} images could not be written (SELECT * FROM image_errors)")
+
+
+def demo(directory: Path, *, images: int, quiet: bool, echo: Echo) -> None:
+    """Make a sample collection in `directory` (unless one is there) and run the pipeline on it with SQLite."""
+    from etl import sampledata
+    from etl.cli import State
+
+    folder = directory.resolve()
+    config_file = folder / "tol.toml"
+    if not config_file.exists():
+        echo(f"writing a sample collection of about {images} images to {folder} …")
+        sampledata.generate(folder, images=images, seed=0)
+    # The demo's catalog is always the SQLite file in its folder, whatever TOL_DATABASE_URL says.
+    flags = {"database_url": f"sqlite:///{folder / 'catalog.sqlite'}"}
+    state = State(config_file=str(config_file), flags=flags, quiet=quiet)
+    settings = resolve(flags, None, config_file)
+    engine = db.make_engine(settings.database_url)
     schema.upgrade(engine)
-    echo(f"catalog {url} at {schema.current_revision(engine)}")
     engine.dispose()
+    run(state, split_name="main", seed=17, val_percent=5.0, train_small_percent=10.0, samples_per_shard=200,
+        size="224x224", workers=None, echo=echo)
+    echo(f"done: shards under {Path(settings.get_value('output_dir')).resolve()}, catalog {settings.database_url}")

@@ -1,0 +1,155 @@
+"""The verify stage: every shard of a plan is on disk exactly as its manifest says, and (with --full) every
+sample in it is what the catalog says it should be, read back with the real `webdataset` reader."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from etl import db
+from etl.parallel import ordered_map
+from etl.shards import MEMBER_QUERY, get_plan, sample_members
+
+USTAR_MAGICS = (b"ustar\x0000", b"ustar  \x00")
+
+
+@dataclass
+class ShardCheck:
+    """The problems found in one shard (empty = good)."""
+
+    shard_index: int
+    path: str
+    problems: list[str] = field(default_factory=list)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_headers(path: Path, problems: list[str]) -> list[tuple[str, str]]:
+    """Walk the raw tar headers: ustar/GNU only, no PAX; return (key, extension) of every member in order."""
+    names = []
+    with tarfile.open(path, "r:") as archive:
+        for member in archive:
+            if member.pax_headers:
+                problems.append(f"{member.name}: has PAX headers")
+            if not member.isfile():
+                problems.append(f"{member.name}: not a regular file")
+                continue
+            key, dot, extension = member.name.partition(".")
+            if not dot or "/" in key:
+                problems.append(f"{member.name}: not <key>.<extension>")
+            names.append((key, extension))
+    with open(path, "rb") as handle:
+        offset = 0
+        size = path.stat().st_size
+        while offset + 512 <= size:
+            handle.seek(offset)
+            header = handle.read(512)
+            if header == b"\0" * 512:
+                break
+            if header[257:265] not in USTAR_MAGICS:
+                problems.append(f"header at byte {offset}: not ustar or GNU format")
+            if header[156:157] in (b"x", b"g"):
+                problems.append(f"header at byte {offset}: PAX extended header")
+            member_size = int(header[124:136].rstrip(b"\0 ") or b"0", 8)
+            offset += 512 + (member_size + 511) // 512 * 512
+    return names
+
+
+def check_shard(database_url: str, plan_name: str, full: bool, shard: tuple) -> ShardCheck:
+    """All checks of one shard (runs in a worker process)."""
+    shard_id, index, relative, state, n_bytes, sha256 = shard
+    engine = db.make_engine(database_url, readonly=True)
+    try:
+        plan = get_plan(engine, plan_name)
+        path = Path(plan.out_dir) / relative
+        result = ShardCheck(index, relative)
+        if state != "done":
+            result.problems.append(f"not written (state {state})")
+            return result
+        if not path.is_file():
+            result.problems.append("file missing")
+            return result
+        if path.stat().st_size != n_bytes:
+            result.problems.append(f"size {path.stat().st_size} bytes, manifest says {n_bytes}")
+        if _sha256(path) != sha256:
+            result.problems.append("sha256 differs from the manifest")
+        if not full or result.problems:
+            return result
+        _check_samples(engine, plan, shard_id, path, result.problems)
+        return result
+    finally:
+        engine.dispose()
+
+
+def _check_samples(engine: Engine, plan, shard_id: int, path: Path, problems: list[str]) -> None:
+    import webdataset
+
+    with engine.connect() as connection:
+        records = connection.execute(text(MEMBER_QUERY), {"shard": shard_id}).all()
+        failed = {image for (image,) in connection.execute(text(
+            "SELECT image_id FROM image_errors WHERE shard_id = :s"), {"s": shard_id})}
+    expected = [r for r in records if r[1] not in failed]
+    names = _check_headers(path, problems)
+    seen_keys: list[str] = []
+    for key, _ in names:
+        if not seen_keys or seen_keys[-1] != key:
+            if key in seen_keys:
+                problems.append(f"{key}: members not consecutive")
+            seen_keys.append(key)
+    dataset = webdataset.WebDataset(str(path), shardshuffle=False, empty_check=False)
+    samples = list(dataset)
+    keys = [sample["__key__"] for sample in samples]
+    if keys != [r[1] for r in expected]:
+        problems.append(f"{len(keys)} samples in the tar, {len(expected)} planned, or not in plan order")
+        return
+    for sample, record in zip(samples, expected, strict=True):
+        wanted = sample_members(record, plan, b"")
+        present = {k for k in sample if not k.startswith("__")}
+        if present != {extension.lower() for extension in wanted}:
+            problems.append(f"{sample['__key__']}: members {sorted(present)} differ from the planned ones")
+            continue
+        for extension, value in wanted.items():
+            if extension != "jpg" and sample[extension.lower()] != value:
+                problems.append(f"{sample['__key__']}: {extension} differs from the catalog")
+        try:
+            image = Image.open(io.BytesIO(sample["jpg"]))
+            image.load()
+            if image.size != (plan.width, plan.height) or image.mode != "RGB":
+                problems.append(f"{sample['__key__']}: image is {image.mode} {image.size[0]}x{image.size[1]}")
+        except OSError as exc:
+            problems.append(f"{sample['__key__']}: image does not decode: {exc}")
+
+
+def verify(engine: Engine, database_url: str, plan_name: str, *, full: bool = False, reset: bool = False,
+           workers: int = 1) -> list[ShardCheck]:
+    """Check every shard of the plan (in `workers` processes); with `reset`, set bad ones back to pending."""
+    plan = get_plan(engine, plan_name)
+    with engine.connect() as connection:
+        shards = [tuple(row) for row in connection.execute(text(
+            "SELECT id, shard_index, path, state, n_bytes, sha256 FROM shards WHERE plan_id = :p "
+            "ORDER BY shard_index"), {"p": plan.id})]
+    check = functools.partial(check_shard, database_url, plan_name, full)
+    results = list(ordered_map(check, shards, workers, window=2 * max(workers, 1)))
+    bad = [r for r in results if r.problems]
+    if reset and bad:
+        ids = [shard[0] for shard, r in zip(shards, results, strict=True) if r.problems]
+        with engine.begin() as connection:
+            connection.execute(text(
+                "UPDATE shards SET state = 'pending', attempts = 0, claim_token = NULL, lease_until = NULL, "
+                "n_samples = NULL, n_bytes = NULL, sha256 = NULL, md5 = NULL, error = 'reset by verify' "
+                "WHERE id = :id"), [{"id": shard_id} for shard_id in ids])
+    return results
