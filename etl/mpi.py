@@ -72,7 +72,9 @@ def write(options: WriteOptions, workers: int) -> list[str]:
     started = time.time()
     world = mpi_world()
     if world is None or world.Get_size() == 1:
-        write_locally(options, workers)
+        for stats in write_locally(options, workers):
+            print(f"worker {stats['worker']}: {stats['shards']} shards, {stats['samples']} samples, "
+                  f"{stats['errors']} image errors, {stats['lost']} lost leases", file=sys.stderr, flush=True)
         index = finish(options)
         lines = summary(options, started, time.time() - started)
         if index:

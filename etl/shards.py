@@ -246,6 +246,21 @@ def create_plan(engine: Engine, name: str, options: PlanOptions) -> tuple[Plan, 
 # ============================================================================================== claims
 
 
+def with_retries(operation: Callable, *args, attempts: int = 6, delay: float = 0.25, **kwargs):
+    """Run a catalog operation, retrying when the connection was lost (e.g. the server killed the session).
+
+    Each operation is one transaction, so a retry either redoes it whole or finds it already done.
+    """
+    for attempt in range(attempts):
+        try:
+            return operation(*args, **kwargs)
+        except OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(delay * 2**attempt)
+    return None
+
+
 @dataclass
 class Claim:
     """A shard this worker holds: its row, token and lease."""
@@ -477,8 +492,7 @@ def write_shard(context: WorkerContext, held: Claim) -> ShardOutcome:
     index_temporary = index_final.with_name(f".{index_final.name}.{held.token}.tmp")
     _remove_stale_temporaries(final.parent, final.name, temporary.name)
     _remove_stale_temporaries(final.parent, index_final.name, index_temporary.name)
-    with context.engine.connect() as connection:
-        records = connection.execute(text(MEMBER_QUERY), {"shard": held.shard_id}).all()
+    records = with_retries(_members, context.engine, held.shard_id)
     errors: list[tuple[str, str]] = []
     index_lines: list[str] = []
     written = 0
@@ -527,7 +541,7 @@ def write_shard(context: WorkerContext, held: Claim) -> ShardOutcome:
     if outcome.status != "done":
         temporary.unlink(missing_ok=True)
         if outcome.status == "released":
-            release(context.engine, held)
+            with_retries(release, context.engine, held)
         return outcome
     with open(index_temporary, "w", encoding="ascii") as handle:
         handle.write(f"v1.2 {written}\n" + "".join(line + "\n" for line in index_lines))
@@ -537,11 +551,16 @@ def write_shard(context: WorkerContext, held: Claim) -> ShardOutcome:
     outcome.seconds = time.monotonic() - started
     manifest = {"n_samples": written, "n_bytes": hashing.size, "sha256": hashing.sha256.hexdigest(),
                 "md5": hashing.md5.hexdigest(), "duration_s": outcome.seconds}
-    if not _commit(context, held, temporary, final, index_temporary, index_final, manifest, errors):
+    if not with_retries(_commit, context, held, temporary, final, index_temporary, index_final, manifest, errors):
         temporary.unlink(missing_ok=True)
         index_temporary.unlink(missing_ok=True)
         outcome.status = "lost"
     return outcome
+
+
+def _members(engine: Engine, shard_id: int) -> list:
+    with engine.connect() as connection:
+        return connection.execute(text(MEMBER_QUERY), {"shard": shard_id}).all()
 
 
 def _commit(context: WorkerContext, held: Claim, temporary: Path, final: Path, index_temporary: Path,
@@ -554,9 +573,13 @@ def _commit(context: WorkerContext, held: Claim, temporary: Path, final: Path, i
             {"id": held.shard_id, "token": held.token}).first()
         if still_ours is None:
             return False
-        os.replace(index_temporary, index_final)
-        os.replace(temporary, final)
-        _fsync_directory(final.parent)
+        if temporary.exists():
+            os.replace(index_temporary, index_final)
+            os.replace(temporary, final)
+            _fsync_directory(final.parent)
+        elif not (final.exists() and final.stat().st_size == manifest["n_bytes"]):
+            # A retry after the connection dropped between the rename and the commit finds the file in place.
+            raise OSError(f"{temporary.name} vanished before its shard was recorded")
         connection.execute(text("DELETE FROM image_errors WHERE shard_id = :id"), {"id": held.shard_id})
         if errors:
             connection.execute(text(
@@ -608,9 +631,10 @@ def run_worker(context: WorkerContext, poll_seconds: float = 2.0,
     while not context.stop.is_set():
         if should_claim is not None and not should_claim(stats):
             break
-        held = claim(context.engine, context.plan.id, context.worker, context.lease_seconds, context.max_attempts)
+        held = with_retries(claim, context.engine, context.plan.id, context.worker, context.lease_seconds,
+                            context.max_attempts)
         if held is None:
-            remaining, earliest = unfinished(context.engine, context.plan.id)
+            remaining, earliest = with_retries(unfinished, context.engine, context.plan.id)
             if remaining == 0:
                 break
             wait = poll_seconds if earliest is None else min(poll_seconds, max(0.05, earliest - time.time()))
@@ -620,7 +644,7 @@ def run_worker(context: WorkerContext, poll_seconds: float = 2.0,
         try:
             outcome = write_shard(context, held)
         except Exception as exc:  # a shard-level failure (unreadable archive, full disk): count the attempt
-            fail_attempt(context.engine, held, f"{type(exc).__name__}: {exc}", context.max_attempts)
+            with_retries(fail_attempt, context.engine, held, f"{type(exc).__name__}: {exc}", context.max_attempts)
             stats.failed += 1
             continue
         if outcome.status == "done":

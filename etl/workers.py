@@ -29,6 +29,7 @@ from etl.shards import (
     WorkerStats,
     get_plan,
     run_worker,
+    with_retries,
     write_shard_index,
 )
 
@@ -130,8 +131,8 @@ def run_one_worker(options: WriteOptions, rank: int | None = None, size: int | N
     signals = Signals(options.grace_seconds)
     signals.install()
     try:
-        plan = get_plan(engine, options.plan_name)
-        reader = ImageReader(source_roots(engine, options.roots), options.cache_dir)
+        plan = with_retries(get_plan, engine, options.plan_name)
+        reader = ImageReader(with_retries(source_roots, engine, options.roots), options.cache_dir)
         context = WorkerContext(engine, plan, Path(plan.out_dir), reader, worker_name(rank, size),
                                 options.lease_seconds, options.max_attempts, signals.stop, signals.abandon)
         end = job_end_time()

@@ -1,0 +1,98 @@
+"""Chaos: four workers on one plan of 200+ shards, one SIGKILLed every few seconds and restarted, one
+SIGSTOPped past its lease and continued. Every shard must end done exactly once, intact, with no stray file,
+and the stopped worker's late result must be rejected. TOL_CHAOS_SAMPLES_PER_SHARD scales it."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from tests.test_cluster import TOL, assert_all_done_once, pg_catalog, tol_env  # noqa: F401
+from tests.test_shards import make_plan
+
+LEASE = 1.5
+KILL_EVERY = 2.0
+SAMPLES_PER_SHARD = int(os.environ.get("TOL_CHAOS_SAMPLES_PER_SHARD", "2"))
+
+
+def start_worker(plan: str, env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen([TOL, "shards", "write", plan, "--workers", "1", "--lease", str(LEASE)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+
+
+def claimed_by(engine, plan_id: int, pid: int) -> tuple | None:
+    with engine.connect() as connection:
+        return connection.execute(text(
+            "SELECT id, claim_token FROM shards WHERE plan_id = :p AND state = 'claimed' AND worker LIKE :w"),
+            {"p": plan_id, "w": f"%:{pid}"}).first()
+
+
+def remaining(engine, plan_id: int) -> int:
+    with engine.connect() as connection:
+        return connection.execute(text(
+            "SELECT COUNT(*) FROM shards WHERE plan_id = :p AND state <> 'done'"), {"p": plan_id}).scalar_one()
+
+
+@pytest.mark.slow
+def test_chaos(pg_catalog, tmp_path: Path):  # noqa: F811
+    url, engine = pg_catalog
+    out = tmp_path / "out"
+    plan = make_plan(engine, out, per_shard=SAMPLES_PER_SHARD)
+    assert plan.n_shards >= 200
+    env = tol_env(url, tmp_path)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    rng = random.Random(7)
+    procs = [start_worker(plan.name, env, logs / f"w{n}-0.log") for n in range(4)]
+    stopped_index, stopped_log = 0, logs / "w0-0.log"
+    generation = [0] * 4
+    kills, stop_done = 0, False
+    deadline = time.time() + 300
+    next_kill = time.time() + KILL_EVERY
+    while time.time() < deadline and remaining(engine, plan.id) > 0:
+        if not stop_done and procs[stopped_index].poll() is None:
+            held = claimed_by(engine, plan.id, procs[stopped_index].pid)
+            if held:
+                procs[stopped_index].send_signal(signal.SIGSTOP)
+                if claimed_by(engine, plan.id, procs[stopped_index].pid) == held:
+                    # Stopped while holding a claim: wait until another worker has taken the shard over.
+                    taken_deadline = time.time() + 60
+                    while time.time() < taken_deadline:
+                        with engine.connect() as connection:
+                            token = connection.execute(text("SELECT claim_token, state FROM shards WHERE id = :i"),
+                                                       {"i": held[0]}).one()
+                        if token[0] != held[1]:
+                            break
+                        time.sleep(0.05)
+                    stop_done = True
+                procs[stopped_index].send_signal(signal.SIGCONT)
+        if time.time() >= next_kill:
+            victim = rng.choice([n for n in range(4) if n != stopped_index])
+            if procs[victim].poll() is None:
+                procs[victim].send_signal(signal.SIGKILL)
+                procs[victim].wait()
+                kills += 1
+            generation[victim] += 1
+            procs[victim] = start_worker(plan.name, env, logs / f"w{victim}-{generation[victim]}.log")
+            next_kill = time.time() + KILL_EVERY
+        time.sleep(0.01)
+    for proc in procs:
+        proc.wait(timeout=120)
+    assert remaining(engine, plan.id) == 0
+    assert kills >= 2, "the plan finished before the chaos could start"
+    assert stop_done, "never caught the stopped worker holding a claim"
+    assert_all_done_once(engine, plan, out)
+    stopped_report = stopped_log.read_text()
+    lost = re.search(r"(\d+) lost leases", stopped_report)
+    assert lost and int(lost.group(1)) >= 1, stopped_report  # its late result was rejected
+    from etl import verify
+
+    assert not any(r.problems for r in verify.verify(engine, url, plan.name, full=True, workers=2))

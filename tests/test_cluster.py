@@ -1,0 +1,199 @@
+"""Cluster behaviour: MPI ranks, real Slurm jobs, signals, time limits, SQLite refusal, connection loss."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from etl import db, verify, workers
+from etl.errors import TolError
+from tests.conftest import IN_CI
+from tests.test_shards import make_plan, prepared_catalog, sha256_of, write_options
+
+REPO = Path(__file__).resolve().parent.parent
+TOL = str(Path(sys.executable).parent / "tol")
+MPIEXEC = str(Path(sys.executable).parent / "mpiexec")
+
+
+@pytest.fixture
+def pg_catalog(pg_databases, pg_template, engine_of, sample_collection: Path):
+    url = pg_databases.create(template=pg_template)
+    engine = engine_of(url)
+    prepared_catalog(engine, sample_collection)
+    return url, engine
+
+
+def tol_env(url: str, tmp_path: Path, **extra: str) -> dict:
+    return {**os.environ, "TOL_DATABASE_URL": url, "TOL_CACHE_DIR": str(tmp_path / "cache"),
+            "TOL_OUTPUT_DIR": str(tmp_path / "out"), **extra}
+
+
+def shard_rows(engine, plan_id: int) -> dict[int, tuple]:
+    with engine.connect() as connection:
+        return {row[0]: tuple(row[1:]) for row in connection.execute(text(
+            "SELECT shard_index, state, worker, done_at, sha256, path FROM shards WHERE plan_id = :p"),
+            {"p": plan_id})}
+
+
+def assert_all_done_once(engine, plan, out: Path) -> None:
+    rows = shard_rows(engine, plan.id)
+    assert len(rows) == plan.n_shards and {r[0] for r in rows.values()} == {"done"}
+    for _, _, _, sha, path in rows.values():
+        assert sha256_of(out / path) == sha
+    assert sorted(p.name for p in out.glob("shard-*.tar")) == sorted(r[4] for r in rows.values())
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
+def test_mpiexec_ranks_share_the_plan(pg_catalog, tmp_path: Path):
+    url, engine = pg_catalog
+    out = tmp_path / "out"
+    plan = make_plan(engine, out, per_shard=20)
+    result = subprocess.run([MPIEXEC, "-n", "2", TOL, "shards", "write", plan.name], env=tol_env(url, tmp_path),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "rank 0/2" in result.stderr and "rank 1/2" in result.stderr
+    assert f"{plan.name}: wrote {plan.n_shards} shards" in result.stdout  # rank 0's summary of all ranks
+    workers_used = {row[1].rsplit(":", 1)[-1] for row in shard_rows(engine, plan.id).values()}
+    assert workers_used == {"0/2", "1/2"}
+    assert_all_done_once(engine, plan, out)
+
+
+def test_sigterm_releases_the_claim_and_exits_zero(pg_catalog, tmp_path: Path):
+    url, engine = pg_catalog
+    out = tmp_path / "out"
+    plan = make_plan(engine, out, per_shard=10_000)
+    worker = subprocess.Popen([TOL, "shards", "write", plan.name, "--workers", "1", "--grace", "0"],
+                              env=tol_env(url, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(out.glob(".shard-*.tmp")):
+        time.sleep(0.02)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=60) == 0
+    with engine.connect() as connection:
+        state, attempts, token = connection.execute(text(
+            "SELECT state, attempts, claim_token FROM shards WHERE plan_id = :p"), {"p": plan.id}).one()
+    assert (state, attempts, token) == ("pending", 0, None)  # released, not counted as a failed attempt
+    assert list(out.glob("shard-*")) == [] and list(out.glob(".*")) == []
+
+
+def test_no_claim_when_the_job_ends_before_a_shard_could(pg_catalog, tmp_path: Path, monkeypatch):
+    url, engine = pg_catalog
+    plan = make_plan(engine, tmp_path / "out", per_shard=50)
+    monkeypatch.setenv("SLURM_JOB_END_TIME", str(int(time.time()) - 1))
+    assert workers.run_one_worker(write_options(url, plan.name, tmp_path / "cache")).claims == 0
+    monkeypatch.setenv("SLURM_JOB_END_TIME", str(int(time.time()) + 3600))
+    assert workers.run_one_worker(write_options(url, plan.name, tmp_path / "cache")).shards == plan.n_shards
+
+
+def test_sqlite_refused_on_network_filesystem_and_across_nodes(tmp_path: Path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
+    workers.check_sqlite_for_cluster(url, {"node1"})
+    with pytest.raises(TolError, match=r"2 nodes .* use PostgreSQL"):
+        workers.check_sqlite_for_cluster(url, {"node1", "node2"})
+    monkeypatch.setattr(workers, "filesystem_type", lambda path: "lustre")
+    with pytest.raises(TolError, match=r"network filesystem \(lustre\)"):
+        workers.check_sqlite_for_cluster(url)
+    workers.check_sqlite_for_cluster("postgresql+psycopg://u@h/db", {"a", "b"})  # PostgreSQL is fine
+
+
+def test_worker_survives_terminated_connections(pg_catalog, tmp_path: Path):
+    url, engine = pg_catalog
+    out = tmp_path / "out"
+    plan = make_plan(engine, out, per_shard=8)
+    admin = create_engine(db.parse_url(url), isolation_level="AUTOCOMMIT")
+    database = db.parse_url(url).database
+    killed = []
+    done = threading.Event()
+
+    def terminate_sessions() -> None:
+        while not done.is_set():
+            with admin.connect() as connection:
+                killed.extend(connection.execute(text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d "
+                    "AND application_name = 'tol' AND pid <> pg_backend_pid()"), {"d": database}).all())
+            time.sleep(0.3)
+
+    killer = threading.Thread(target=terminate_sessions, daemon=True)
+    killer.start()
+    try:
+        stats = workers.run_one_worker(write_options(url, plan.name, tmp_path / "cache"))
+    finally:
+        done.set()
+        killer.join()
+        admin.dispose()
+    assert killed, "no session was terminated during the run"
+    assert stats.shards == plan.n_shards
+    assert_all_done_once(engine, plan, out)
+    assert not any(r.problems for r in verify.verify(engine, url, plan.name))
+
+
+# ------------------------------------------------------------------------------------------------ Slurm
+
+
+def slurm_available() -> bool:
+    if shutil.which("sbatch") is None:
+        return False
+    result = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True)
+    return result.returncode == 0 and any(s in result.stdout for s in ("idle", "mix", "alloc"))
+
+
+@pytest.fixture
+def slurm():
+    if not slurm_available():
+        message = "no running Slurm cluster (scripts/slurm-up starts a one-node one)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def sbatch(*args: str, env: dict, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["sbatch", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slurm
+def test_sbatch_writes_a_plan_and_resumes_after_scancel(slurm, pg_catalog, tmp_path: Path):
+    url, engine = pg_catalog
+    env = tol_env(url, tmp_path, TOL=TOL)
+    first = make_plan(engine, tmp_path / "first", name="slurm-first", per_shard=12)
+    assert first.n_shards >= 40
+    result = sbatch("--wait", "--ntasks", "2", str(REPO / "jobs" / "write-shards.sbatch"), first.name, env=env,
+                    cwd=tmp_path)
+    assert result.returncode == 0, (result.stdout, result.stderr, _job_outputs(tmp_path))
+    assert_all_done_once(engine, first, tmp_path / "first")
+    assert not any(r.problems for r in verify.verify(engine, url, first.name, full=True, workers=2))
+    ranks = {row[1].rsplit(":", 1)[-1] for row in shard_rows(engine, first.id).values()}
+    assert ranks == {"0/2", "1/2"}
+
+    second = make_plan(engine, tmp_path / "second", name="slurm-second", split="train", per_shard=6)
+    job = sbatch("--parsable", "--ntasks", "2", str(REPO / "jobs" / "write-shards.sbatch"), second.name,
+                 env=env, cwd=tmp_path).stdout.strip().split(";")[0]
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        done = sum(1 for r in shard_rows(engine, second.id).values() if r[0] == "done")
+        if done >= 5:
+            break
+        time.sleep(0.1)
+    subprocess.run(["scancel", job], check=True)
+    while subprocess.run(["squeue", "-h", "-j", job], capture_output=True, text=True).stdout.strip():
+        time.sleep(0.5)
+    before = {i: r for i, r in shard_rows(engine, second.id).items() if r[0] == "done"}
+    assert 0 < len(before) < second.n_shards, "the job finished before it could be cancelled"
+    result = sbatch("--wait", "--ntasks", "2", str(REPO / "jobs" / "write-shards.sbatch"), second.name, env=env,
+                    cwd=tmp_path)
+    assert result.returncode == 0, (result.stdout, result.stderr, _job_outputs(tmp_path))
+    after = shard_rows(engine, second.id)
+    assert {i: after[i] for i in before} == before  # the shards done before the cancel were not written again
+    assert_all_done_once(engine, second, tmp_path / "second")
+
+
+def _job_outputs(folder: Path) -> str:
+    return "\n".join(p.read_text()[-2000:] for p in folder.glob("tol-write-*.out"))
