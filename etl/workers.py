@@ -102,12 +102,13 @@ class Signals:
         self.abandon = threading.Event()
         self.grace_seconds = grace_seconds
         self._timer: threading.Timer | None = None
+        self._previous: dict[int, object] = {}
 
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
-        signal.signal(signal.SIGTERM, self._on_signal)
-        signal.signal(signal.SIGINT, self._on_signal)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self._previous[signum] = signal.signal(signum, self._on_signal)
 
     def _on_signal(self, signum, _frame) -> None:
         if self.stop.is_set():
@@ -119,8 +120,12 @@ class Signals:
         self._timer.start()
 
     def cancel(self) -> None:
+        """Stop the grace timer and give the signals back to whoever handled them before."""
         if self._timer is not None:
             self._timer.cancel()
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
 
 
 def run_one_worker(options: WriteOptions, rank: int | None = None, size: int | None = None) -> WorkerStats:
@@ -149,19 +154,41 @@ def run_one_worker(options: WriteOptions, rank: int | None = None, size: int | N
         engine.dispose()
 
 
-def _process_main(options: WriteOptions, index: int) -> dict:
-    return run_one_worker(options).as_dict()
+def _process_main(options: WriteOptions, results) -> None:
+    results.put(run_one_worker(options).as_dict())
 
 
 def write_locally(options: WriteOptions, workers: int) -> list[dict]:
-    """Run `workers` worker processes on this machine (inline when 1) and return their stats."""
+    """Run `workers` worker processes on this machine (inline when 1) and return their stats.
+
+    On Ctrl-C or SIGTERM the workers get the signal too: they finish or release their shards and exit.
+    """
     check_sqlite_for_cluster(options.database_url)
     if workers <= 1:
         return [run_one_worker(options).as_dict()]
     context = multiprocessing.get_context("forkserver")
-    with context.Pool(workers) as pool:
-        results = pool.starmap(_process_main, [(options, index) for index in range(workers)])
-    return results
+    results = context.SimpleQueue()
+    processes = [context.Process(target=_process_main, args=(options, results), name=f"tol-worker-{n}")
+                 for n in range(workers)]
+    for process in processes:
+        process.start()
+    try:
+        for process in processes:
+            process.join()
+    except KeyboardInterrupt:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join()
+        raise
+    stats = []
+    while not results.empty():
+        stats.append(results.get())
+    failed = [p.name for p in processes if p.exitcode not in (0, None)]
+    if failed:
+        raise TolError(f"worker processes {', '.join(failed)} failed; see their messages above")
+    return stats
 
 
 def finish(options: WriteOptions) -> Path | None:

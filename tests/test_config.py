@@ -67,3 +67,10 @@ def test_bad_config_file(tmp_path: Path, content, message):
 def test_missing_config_file(tmp_path: Path):
     with pytest.raises(TolError, match="config file not found"):
         resolve({}, {}, tmp_path / "absent.toml")
+
+
+def test_cluster_example_config_is_valid():
+    example = Path(__file__).resolve().parent.parent / "docs" / "cluster.example.toml"
+    result = resolve({}, {}, example)
+    assert result.database_url.startswith("postgresql+psycopg://")
+    assert all(result[s.name].origin.startswith("file") for s in SETTINGS)
