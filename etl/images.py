@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -73,8 +74,11 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def prepare(data: bytes, target: Target) -> bytes:
-    """The sample JPEG for the source image `data`."""
+def prepare(data: bytes, target: Target, timings: dict[str, float] | None = None) -> bytes:
+    """The sample JPEG for the source image `data`; `timings`, if given, accumulates seconds per step
+    (decode, resize, encode) for the write benchmark."""
+    clock = time.perf_counter
+    started = clock()
     if not data:
         raise ImageProblem("empty file (0 bytes)")
     try:
@@ -94,8 +98,10 @@ def prepare(data: bytes, target: Target) -> bytes:
                     needed = needed[::-1]
                 image.draft("RGB" if image.mode in ("RGB", "CMYK", "YCbCr") else image.mode, needed)
             image.load()
-            image = ImageOps.exif_transpose(image)
+            if orientation != 1:
+                image = ImageOps.exif_transpose(image)
             image = _to_rgb(image)
+            decoded = clock()
             size = (target.width, target.height)
             if target.resize == "squash":
                 image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
@@ -103,8 +109,13 @@ def prepare(data: bytes, target: Target) -> bytes:
                 image = ImageOps.fit(image, size, Image.Resampling.BICUBIC)
             else:
                 image = ImageOps.pad(image, size, Image.Resampling.BICUBIC, color=PAD_COLOUR)
+            resized = clock()
             out = io.BytesIO()
             image.save(out, **target.encode_options())
+            if timings is not None:
+                timings["decode"] = timings.get("decode", 0.0) + decoded - started
+                timings["resize"] = timings.get("resize", 0.0) + resized - decoded
+                timings["encode"] = timings.get("encode", 0.0) + clock() - resized
             return out.getvalue()
     except UnidentifiedImageError:
         raise ImageProblem("not an image Pillow can identify") from None

@@ -16,6 +16,7 @@ import math
 import os
 import re
 import socket
+import tarfile
 import threading
 import time
 import uuid
@@ -400,6 +401,40 @@ class _HashingFile:
         self.raw.flush()
 
 
+class SampleTarWriter:
+    """Writes samples as plain ustar members, headers built by `tarfile` with fixed metadata.
+
+    Equivalent to webdataset's TarWriter with a fixed mtime (members sorted by extension, mode 0444), minus its
+    per-member stream overhead, which at 13 members a sample was a tenth of the write stage.
+    """
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+
+    def write(self, key: str, members: dict[str, bytes]) -> list[tuple[str, int, int]]:
+        """Write one sample; returns (extension, data offset, size) per member, in tar order."""
+        placed = []
+        for extension in sorted(members):
+            data = members[extension]
+            info = tarfile.TarInfo(f"{key}.{extension}")
+            info.size, info.mtime, info.mode = len(data), FIXED_MTIME, 0o444
+            info.uname = info.gname = TAR_USER
+            self.stream.write(info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict"))
+            placed.append((extension, self.stream.tell(), len(data)))
+            self.stream.write(data)
+            padding = -len(data) % tarfile.BLOCKSIZE
+            if padding:
+                self.stream.write(b"\0" * padding)
+        return placed
+
+    def close(self) -> None:
+        """End-of-archive: two zero blocks, then zeros up to a whole tar record, as tarfile does."""
+        self.stream.write(b"\0" * (2 * tarfile.BLOCKSIZE))
+        remainder = self.stream.tell() % tarfile.RECORDSIZE
+        if remainder:
+            self.stream.write(b"\0" * (tarfile.RECORDSIZE - remainder))
+
+
 MEMBER_QUERY = """
     SELECT m.position, i.id, i.source, i.path, i.member_offset, i.byte_size, i.eol_content_id, i.eol_page_id,
            i.inat21_filename, i.inat21_cls_name, i.inat21_cls_num, i.bioscan_part, i.bioscan_filename,
@@ -478,12 +513,11 @@ class WorkerContext:
     stop: threading.Event = field(default_factory=threading.Event)
     abandon: threading.Event = field(default_factory=threading.Event)
     after_sample: Callable[[int], None] | None = None
+    timings: dict[str, float] | None = None  # seconds per step, for the write benchmark
 
 
 def write_shard(context: WorkerContext, held: Claim) -> ShardOutcome:
     """Write one claimed shard atomically and commit its manifest (see the module docstring)."""
-    import webdataset
-
     started = time.monotonic()
     final = context.out_dir / held.path
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -501,15 +535,17 @@ def write_shard(context: WorkerContext, held: Claim) -> ShardOutcome:
         try:
             with open(temporary, "wb") as raw:
                 hashing = _HashingFile(raw)
-                writer = webdataset.TarWriter(hashing, user=TAR_USER, group=TAR_USER, encoder=False,
-                                              mtime=FIXED_MTIME, compress=False)
+                writer = SampleTarWriter(hashing)
                 for record in records:
                     if keeper.lost.is_set() or context.abandon.is_set():
                         break
                     image_id = record[1]
+                    step = time.perf_counter()
                     try:
                         data = context.reader.read(record[2], record[3], record[4], record[5])
-                        jpeg = prepare(data, context.plan.target)
+                        if context.timings is not None:
+                            context.timings["read"] = context.timings.get("read", 0.0) + time.perf_counter() - step
+                        jpeg = prepare(data, context.plan.target, context.timings)
                     except ImageProblem as exc:
                         errors.append((image_id, str(exc)))
                         continue
@@ -517,14 +553,12 @@ def write_shard(context: WorkerContext, held: Claim) -> ShardOutcome:
                         errors.append((image_id, f"unreadable: {exc.strerror or exc}"))
                         continue
                     members = sample_members(record, context.plan, jpeg)
-                    offset = hashing.tell()
-                    components = []
-                    for extension in sorted(members):
-                        size = len(members[extension])
-                        components.append(f"{extension} {offset + 512} {size} {image_id}.{extension}")
-                        offset += 512 + (size + 511) // 512 * 512
-                    writer.write({"__key__": image_id, **members})
-                    index_lines.append(" ".join(components))
+                    step = time.perf_counter()
+                    placed = writer.write(image_id, members)
+                    if context.timings is not None:
+                        context.timings["tar"] = context.timings.get("tar", 0.0) + time.perf_counter() - step
+                    index_lines.append(" ".join(f"{extension} {offset} {size} {image_id}.{extension}"
+                                                for extension, offset, size in placed))
                     written += 1
                     if context.after_sample:
                         context.after_sample(written)
