@@ -97,7 +97,9 @@ class Image(Base):
     # Bookkeeping only (which ingest run added / last changed the row), so not foreign keys.
     first_run_id: Mapped[int | None] = mapped_column(Integer)
     last_run_id: Mapped[int | None] = mapped_column(Integer)
-    taxon_id: Mapped[int | None] = mapped_column(ForeignKey("taxa.id"))
+    # Not a foreign key: `taxa resolve` rewrites taxa and these ids together in one transaction, and a per-row
+    # FK check (plus an index to make taxa deletes fast) would dominate resolving 10M images.
+    taxon_id: Mapped[int | None] = mapped_column(BigInteger)
     unnamed_reason: Mapped[str | None] = mapped_column(Text)
     # Something odd seen at ingest that does not stop the image being used (e.g. no JPEG end marker).
     suspect: Mapped[str | None] = mapped_column(Text)

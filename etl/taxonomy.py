@@ -622,7 +622,6 @@ def _write_taxa(connection: Connection, taxa: list[Taxon], common: dict[str, str
     # Replace the taxa wholesale: names and class indices depend on the whole set.
     for table in ("names_eol_pages", "names_inat21_classes", "names_bioscan_labels"):
         connection.exec_driver_sql(f"DELETE FROM {table}")
-    connection.exec_driver_sql("UPDATE images SET taxon_id = NULL WHERE taxon_id IS NOT NULL")
     connection.exec_driver_sql("DELETE FROM taxa")
     connection.exec_driver_sql(f"INSERT INTO taxa ({quoted}) SELECT {quoted} FROM taxa_stage")
 
@@ -640,21 +639,33 @@ def _write_keys(connection: Connection, results: list[KeyResult]) -> None:
 
 
 def _name_images(connection: Connection) -> None:
-    connection.exec_driver_sql("""
+    # Fresh statistics, or the planner joins 10M images to just-loaded tables it believes empty.
+    for table in ("names_eol_pages", "names_inat21_classes", "names_bioscan_labels", "bioscan_metadata", "taxa"):
+        connection.exec_driver_sql(f"ANALYZE {table}")
+    # Only rows whose name changed are written: re-resolving an unchanged catalog rewrites no image.
+    changed = ("(COALESCE(images.taxon_id, -1) <> COALESCE(n.taxon_id, -1) "
+               "OR COALESCE(images.unnamed_reason, '') <> COALESCE(n.unnamed_reason, ''))")
+    connection.exec_driver_sql(f"""
         UPDATE images SET taxon_id = n.taxon_id, unnamed_reason = n.unnamed_reason
-        FROM names_eol_pages AS n WHERE images.source = 'eol' AND n.page_id = images.eol_page_id""")
-    connection.exec_driver_sql("""
+        FROM names_eol_pages AS n
+        WHERE images.source = 'eol' AND n.page_id = images.eol_page_id AND {changed}""")
+    connection.exec_driver_sql(f"""
         UPDATE images SET taxon_id = n.taxon_id, unnamed_reason = n.unnamed_reason
-        FROM names_inat21_classes AS n WHERE images.source = 'inat21' AND n.cls_num = images.inat21_cls_num""")
-    connection.exec_driver_sql("""
+        FROM names_inat21_classes AS n
+        WHERE images.source = 'inat21' AND n.cls_num = images.inat21_cls_num AND {changed}""")
+    connection.exec_driver_sql(f"""
         UPDATE images SET taxon_id = n.taxon_id, unnamed_reason = n.unnamed_reason
         FROM bioscan_metadata AS m
         JOIN names_bioscan_labels AS n ON n."order" = m."order" AND n.family = m.family
              AND n.genus = m.genus AND n.species = m.species
-        WHERE images.source = 'bioscan' AND m.image_file = images.bioscan_filename""")
+        WHERE images.source = 'bioscan' AND m.image_file = images.bioscan_filename AND {changed}""")
     connection.exec_driver_sql("""
         UPDATE images SET unnamed_reason = 'no BIOSCAN metadata record for this image'
         WHERE source = 'bioscan' AND taxon_id IS NULL AND unnamed_reason IS NULL""")
+    # An image whose key no longer resolves (e.g. a BIOSCAN record dropped from the metadata) loses its name.
+    connection.exec_driver_sql("""
+        UPDATE images SET taxon_id = NULL, unnamed_reason = 'its naming key no longer resolves'
+        WHERE taxon_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM taxa AS t WHERE t.id = images.taxon_id)""")
 
 
 # ================================================================================================ checks

@@ -121,3 +121,18 @@ def test_taxa_check_cli(sample_collection: Path, tmp_path: Path, engine_of):
     assert result.exit_code == 0, result.output
     assert "== Kingdoms" in result.output and "== Naming depth" in result.output
     assert "Placeholders" in result.output and ": 0" in result.output.split("Placeholders")[1].splitlines()[0]
+
+
+def test_resolving_again_changes_nothing(catalog_url, engine_of, sample_collection: Path):
+    engine = engine_of(catalog_url)
+    ingest_and_name(engine, sample_collection)
+
+    def snapshot():
+        with engine.connect() as connection:
+            return sorted(map(tuple, connection.execute(text(
+                "SELECT i.id, i.taxon_id, i.unnamed_reason, t.taxonomic_name, t.common_name, t.class_index_genus "
+                "FROM images AS i LEFT JOIN taxa AS t ON t.id = i.taxon_id"))))
+
+    first = snapshot()
+    taxonomy.resolve(engine)
+    assert snapshot() == first

@@ -78,7 +78,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(8), server_default="present", nullable=False),
         sa.Column("first_run_id", sa.Integer(), nullable=True),
         sa.Column("last_run_id", sa.Integer(), nullable=True),
-        sa.Column("taxon_id", sa.BigInteger(), sa.ForeignKey("taxa.id"), nullable=True),
+        sa.Column("taxon_id", sa.BigInteger(), nullable=True),
         sa.Column("unnamed_reason", sa.Text(), nullable=True),
         sa.UniqueConstraint("eol_content_id", "eol_page_id"),
         sa.UniqueConstraint("inat21_cls_num", "inat21_filename"),
