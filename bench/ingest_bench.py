@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -35,9 +34,10 @@ def synthetic_unit(unit: tuple[int, int]) -> UnitResult:
     cls_num, count = unit
     name = f"Animalia_P{cls_num % 7}_C{cls_num % 31}_O{cls_num % 97}_F{cls_num % 401}_G{cls_num}_s{cls_num}"
     result = UnitResult()
+    prefix = f"{cls_num:05d}_{name}/"
     for k in range(count):
-        filename = f"{uuid.UUID(int=(cls_num << 32) | k, version=4)}.jpg"
-        result.rows.append(make_row(inat21_image_id(cls_num, filename), f"{cls_num:05d}_{name}/{filename}",
+        filename = f"{cls_num:08x}-{k:04x}-4000-8000-000000000000.jpg"
+        result.rows.append(make_row(inat21_image_id(cls_num, filename), prefix + filename,
                                     100_000 + k, inat21_filename=filename, inat21_cls_name=name,
                                     inat21_cls_num=cls_num))
     return result
@@ -53,10 +53,10 @@ def measure_one(backend: str, images: int) -> dict:
     with tempfile.TemporaryDirectory() as workdir, fresh_catalog(backend, Path(workdir)) as url:
         engine = db.make_engine(url)
         started = time.monotonic()
-        first = catalog.load_listing(engine, "inat21", "synthetic", synthetic_units(images))
+        first = catalog.load_listing(engine, "inat21", "synthetic", lambda: synthetic_units(images))
         first_s = time.monotonic() - started
         started = time.monotonic()
-        second = catalog.load_listing(engine, "inat21", "synthetic", synthetic_units(images))
+        second = catalog.load_listing(engine, "inat21", "synthetic", lambda: synthetic_units(images))
         second_s = time.monotonic() - started
         engine.dispose()
     assert first.added == images and second.unchanged == images

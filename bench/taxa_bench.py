@@ -98,7 +98,7 @@ def build(url: str, images: int, keys: int) -> dict:
                     result.rows.append(make_row(bioscan_image_id(1, f"{n}.jpg"), f"part1/{n}.jpg", 1,
                                                 bioscan_part=1, bioscan_filename=f"{n}.jpg"))
             return [result]
-        catalog.load_listing(engine, source, "synthetic", unit())
+        catalog.load_listing(engine, source, "synthetic", unit)
     with engine.begin() as connection:
         connection.exec_driver_sql("INSERT INTO ref_resources (name, path, n_rows, sha256) "
                                    "VALUES ('eol_taxa', 'synthetic', 0, '')")

@@ -16,6 +16,7 @@ from types import ModuleType
 
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from etl import bulk
 from etl.errors import TolError
@@ -34,6 +35,9 @@ STAGE_TYPES = {
     "suspect": "TEXT",
 }
 STAGE = "ingest_stage"
+# Where a first ingest goes straight into `images`. PostgreSQL: COPY, no staging. SQLite: measured slower than
+# staging, whose merge inserts in id order (bench/ingest), so it always stages.
+DIRECT_LOAD = {"postgresql": True, "sqlite": False}
 EXAMPLES = 5
 
 
@@ -113,6 +117,11 @@ class _RejectWriter:
         if len(self.batch) >= 5000:
             self.flush()
 
+    def reset(self) -> None:
+        """Forget everything added (after the transaction holding it was rolled back)."""
+        self.batch, self.count, self.examples = [], 0, []
+        self.file_names.clear()
+
     def flush(self) -> None:
         if self.batch:
             self.connection.execute(insert(IngestReject), self.batch)
@@ -141,43 +150,43 @@ def ingest(
              "without checking that each has a metadata record")
 
     scan = functools.partial(module.scan_unit, str(root), check_images=check_images)
-    return load_listing(engine, source, str(root), ordered_map(scan, units, workers), top_rejects=top_rejects,
-                        metadata=metadata, units_total=len(units), progress=progress)
+    return load_listing(engine, source, str(root), lambda: ordered_map(scan, units, workers),
+                        top_rejects=top_rejects, metadata=metadata, units_total=len(units), progress=progress)
 
 
 def load_listing(
     engine: Engine,
     source: str,
     root: str,
-    results: Iterable[UnitResult],
+    listing: Callable[[], Iterable[UnitResult]],
     *,
     top_rejects: Iterable[Reject] = (),
     metadata: Path | None = None,
     units_total: int | None = None,
     progress: bool = False,
 ) -> IngestSummary:
-    """Merge a listing (`results`, one per unit) of `source` into the catalog as one recorded run."""
+    """Merge a listing of `source` (`listing()` yields one result per unit) into the catalog as one run.
+
+    The first ingest of a source loads the listing straight into `images` (COPY on PostgreSQL); should two
+    files share a source identity, that load is rolled back and the listing is made again through the staging
+    table, which reports the duplicates. Later ingests always merge through the staging table.
+    """
     started = time.monotonic()
     run_id = _start_run(engine, source, root)
     summary = IngestSummary(run_id=run_id, source=source, root=root)
+    top_rejects = list(top_rejects)
     try:
         with engine.begin() as connection:
             rejects = _RejectWriter(connection, run_id, source)
-            for reject in top_rejects:
-                rejects.add(reject)
             if source == "bioscan" and metadata is not None:
                 load_bioscan_metadata(connection, metadata)
-            bulk.create_temp_table(connection, STAGE, [("seq", "BIGINT"), *STAGE_TYPES.items()])
-            with Progress(total=units_total, unit=UNIT_NAMES[source].split()[-1], desc=source,
-                          enabled=progress) as bar:
-                rows = _stream_rows(iter(results), rejects, bar)
-                summary.listed = bulk.load_rows(connection, STAGE, ("seq", *STAGE_COLUMNS), rows)
-            connection.exec_driver_sql(f"CREATE INDEX ix_{STAGE}_id ON {STAGE} (id)")
-            connection.exec_driver_sql(f"ANALYZE {STAGE}")
-            _drop_duplicates(connection, rejects)
-            if source == "bioscan" and metadata is not None:
-                _check_bioscan_metadata(connection, rejects, metadata)
-            _merge(connection, summary, source, run_id)
+            direct = (source != "bioscan" or metadata is None) and DIRECT_LOAD.get(connection.dialect.name, True) \
+                and connection.execute(
+                text("SELECT 1 FROM images WHERE source = :s LIMIT 1"), {"s": source}).first() is None
+            loaded = direct and _load_directly(connection, summary, listing, rejects, top_rejects, units_total,
+                                               progress)
+            if not loaded:
+                _load_staged(connection, summary, listing, rejects, top_rejects, metadata, units_total, progress)
             rejects.flush()
             summary.rejected = rejects.count
             summary.reject_examples = rejects.examples
@@ -193,6 +202,58 @@ def load_listing(
         _end_run(engine, run_id, "failed")
         raise
     return summary
+
+
+def _load_directly(connection: Connection, summary: IngestSummary, listing, rejects: _RejectWriter,
+                   top_rejects: list[Reject], units_total: int | None, progress: bool) -> bool:
+    """First ingest of a source: rows go straight into `images`. False (and nothing kept) on a duplicate."""
+    import sqlite3
+
+    import psycopg
+
+    savepoint = connection.begin_nested()
+    try:
+        for reject in top_rejects:
+            rejects.add(reject)
+        constants = (summary.source, "present", summary.run_id, summary.run_id)
+        with Progress(total=units_total, unit=UNIT_NAMES[summary.source].split()[-1], desc=summary.source,
+                      enabled=progress) as bar:
+            rows = (row[1:] + constants for row in _stream_rows(iter(listing()), rejects, bar))
+            summary.listed = bulk.load_rows(connection, "images",
+                                            (*STAGE_COLUMNS, "source", "status", "first_run_id", "last_run_id"),
+                                            rows)
+        rejects.flush()
+        savepoint.commit()
+    except (IntegrityError, sqlite3.IntegrityError, psycopg.errors.IntegrityError):
+        savepoint.rollback()
+        rejects.reset()
+        return False
+    summary.added = summary.listed
+    # Statistics for the planner: later merges join millions of rows against a table it would think empty.
+    connection.exec_driver_sql("ANALYZE images")
+    return True
+
+
+def _load_staged(connection: Connection, summary: IngestSummary, listing, rejects: _RejectWriter,
+                 top_rejects: list[Reject], metadata: Path | None, units_total: int | None,
+                 progress: bool) -> None:
+    """Stream the listing into a staging table, then merge it into `images` with set-based SQL."""
+    for reject in top_rejects:
+        rejects.add(reject)
+    bulk.create_temp_table(connection, STAGE, [("seq", "BIGINT"), *STAGE_TYPES.items()])
+    with Progress(total=units_total, unit=UNIT_NAMES[summary.source].split()[-1], desc=summary.source,
+                  enabled=progress) as bar:
+        rows = _stream_rows(iter(listing()), rejects, bar)
+        summary.listed = bulk.load_rows(connection, STAGE, ("seq", *STAGE_COLUMNS), rows)
+    if connection.dialect.name == "sqlite":
+        # SQLite's merge probes the listing by id; PostgreSQL hash-joins it and needs no index.
+        connection.exec_driver_sql(f"CREATE INDEX ix_{STAGE}_id ON {STAGE} (id)")
+    connection.exec_driver_sql(f"ANALYZE {STAGE}")
+    connection.exec_driver_sql("ANALYZE images")
+    _drop_duplicates(connection, rejects)
+    if summary.source == "bioscan" and metadata is not None:
+        _check_bioscan_metadata(connection, rejects, metadata)
+    _merge(connection, summary, summary.source, summary.run_id)
 
 
 def _stream_rows(results: Iterator[UnitResult], rejects: _RejectWriter, bar: Progress) -> Iterator[tuple]:
@@ -233,16 +294,19 @@ def _drop_duplicates(connection: Connection, rejects: _RejectWriter) -> None:
 def _merge(connection: Connection, summary: IngestSummary, source: str, run_id: int) -> None:
     """Add new images, update changed or reappeared ones, mark vanished ones missing."""
     params = {"run": run_id, "source": source}
-    columns = [c for c in STAGE_COLUMNS]
+    columns = list(STAGE_COLUMNS)
     listed = connection.exec_driver_sql(f"SELECT COUNT(*) FROM {STAGE}").scalar_one()
+    first_ingest = connection.execute(text("SELECT 1 FROM images WHERE source = :source LIMIT 1"),
+                                      params).first() is None
     summary.added = connection.execute(text(f"""
         INSERT INTO images ({", ".join(columns)}, source, status, first_run_id, last_run_id)
         SELECT {", ".join("s." + c for c in columns)}, :source, 'present', :run, :run
         FROM {STAGE} AS s
         WHERE NOT EXISTS (SELECT 1 FROM images AS i WHERE i.id = s.id)
         ORDER BY s.id"""), params).rowcount
-    # On a first ingest every listed image was just added and nothing can have changed.
-    summary.changed = 0 if summary.added == listed else connection.execute(text(f"""
+
+    # On a first ingest every listed image was just added: nothing can have changed or vanished.
+    summary.changed = 0 if first_ingest else connection.execute(text(f"""
         UPDATE images SET path = s.path, member = s.member, member_offset = s.member_offset,
                byte_size = s.byte_size, suspect = s.suspect, status = 'present', last_run_id = :run
         FROM {STAGE} AS s
@@ -253,10 +317,7 @@ def _merge(connection: Connection, summary: IngestSummary, source: str, run_id: 
               OR COALESCE(images.suspect, '') <> COALESCE(s.suspect, ''))"""), params).rowcount
     summary.unchanged = listed - summary.added - summary.changed
     summary.listed = listed
-    present = connection.execute(text(
-        "SELECT COUNT(*) FROM images WHERE source = :source AND status = 'present'"), params).scalar_one()
-    # Every listed image is present now; only if more are present than listed can any have vanished.
-    summary.missing = 0 if present == listed else connection.execute(text(f"""
+    summary.missing = 0 if first_ingest else connection.execute(text(f"""
         UPDATE images SET status = 'missing', last_run_id = :run
         WHERE source = :source AND status = 'present'
           AND NOT EXISTS (SELECT 1 FROM {STAGE} AS s WHERE s.id = images.id)"""), params).rowcount

@@ -563,7 +563,7 @@ def shards_plan(state: State, plan: str, split_name: str, split: str, size: str,
 
 
 def _write_options(state: State, plan: str, lease: float, max_attempts: int, grace: float):
-    from etl import taxonomy, workers  # noqa: F401
+    from etl import workers
 
     settings = state.config()
     return workers.WriteOptions(

@@ -227,14 +227,13 @@ def create_plan(engine: Engine, name: str, options: PlanOptions) -> tuple[Plan, 
                 "VALUES (:plan, :index, :path, 'pending', :planned)"),
                 [{"plan": plan_id, "index": index, "path": SHARD_NAME.format(index=index),
                   "planned": min(per_shard, n_samples - index * per_shard)} for index in range(n_shards)])
-            # Ties of the 31-bit shuffle key are broken by id, compared byte-wise on both databases.
-            tie = 'i.id COLLATE "C"' if connection.dialect.name == "postgresql" else "i.id"
             connection.execute(text(f"""
                 INSERT INTO shard_members (shard_id, position, image_id)
+                -- Ties of the 31-bit shuffle key are broken by id, compared byte-wise on both databases.
                 SELECT sh.id, (r.n - 1) % :per, r.image_id
                 FROM (
                     SELECT i.id AS image_id,
-                           ROW_NUMBER() OVER (ORDER BY (i.split_hash * :m + :c) % {MODULUS}, {tie}) AS n
+                           ROW_NUMBER() OVER (ORDER BY (i.split_hash * :m + :c) % {MODULUS}, i.id) AS n
                     {eligible}
                       AND i.taxon_id IS NOT NULL
                       AND NOT EXISTS (SELECT 1 FROM image_exclusions AS x WHERE x.image_id = i.id)

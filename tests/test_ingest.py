@@ -243,3 +243,22 @@ def test_sniff(head, tail, size, fatal, suspect):
     got_fatal, got_suspect = sniff(head, tail, size)
     assert (fatal is None) == (got_fatal is None) and (fatal is None or fatal in got_fatal)
     assert (suspect is None) == (got_suspect is None) and (suspect is None or suspect in got_suspect)
+
+
+def test_first_ingest_with_a_duplicate_identity_falls_back_and_reports_it(catalog_url, engine_of):
+    from etl.sources.common import UnitResult, make_row
+
+    def listing():
+        unit = UnitResult()
+        for n in (1, 2, 2, 3):  # content 2 of page 7 listed twice (two archives holding the same member)
+            unit.rows.append(make_row(ids.eol_image_id(n, 7), f"a{len(unit.rows)}.tar.gz", 10,
+                                      member=f"{n}_7_eol-full-size-copy.jpg", member_offset=512,
+                                      eol_content_id=n, eol_page_id=7))
+        return [unit]
+
+    engine = engine_of(catalog_url)
+    summary = catalog.load_listing(engine, "eol", "/x", listing)
+    assert (summary.listed, summary.added, summary.rejected) == (3, 3, 1)
+    assert "duplicate" in summary.reject_examples[0].reason and summary.reject_examples[0].path.startswith("a2")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT COUNT(*) FROM images")).scalar_one() == 3

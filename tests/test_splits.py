@@ -115,7 +115,8 @@ def test_fractions_per_source_and_stability_under_additions(catalog_url, engine_
     engine = engine_of(catalog_url)
     per_source = 200_000 // 3
     for source in ("eol", "inat21", "bioscan"):
-        catalog.load_listing(engine, source, "synthetic", [synthetic_listing(source, 0, per_source)])
+        catalog.load_listing(engine, source, "synthetic",
+                             lambda source=source: [synthetic_listing(source, 0, per_source)])
     splits.create(engine, "v", 17, 5, 10)
     with engine.connect() as connection:
         shares = connection.execute(text("""
@@ -132,7 +133,7 @@ def test_fractions_per_source_and_stability_under_additions(catalog_url, engine_
     # 10 % more images: nothing moves.
     for source in ("eol", "inat21", "bioscan"):
         catalog.load_listing(engine, source, "synthetic",
-                             [synthetic_listing(source, 0, per_source + per_source // 10)])
+                             lambda source=source: [synthetic_listing(source, 0, per_source + per_source // 10)])
     after = split_rows(engine, "v")
     assert len(after) == len(before) + 3 * (per_source // 10)
     assert all(after[image] == assignment for image, assignment in before.items())
@@ -150,8 +151,8 @@ def _write_lists(folder: Path, seen: dict, unseen: dict) -> tuple[Path, Path]:
 
 def test_exclusions_by_file_name_and_by_species(catalog_url, engine_of, tmp_path: Path):
     engine = engine_of(catalog_url)
-    catalog.load_listing(engine, "eol", "synthetic", [synthetic_listing("eol", 100, 50)])
-    catalog.load_listing(engine, "inat21", "synthetic", [synthetic_listing("inat21", 100, 50)])
+    catalog.load_listing(engine, "eol", "synthetic", lambda: [synthetic_listing("eol", 100, 50)])
+    catalog.load_listing(engine, "inat21", "synthetic", lambda: [synthetic_listing("inat21", 100, 50)])
     # Two taxa: the rare one (given to 3 EOL images and 2 iNat21 images) and another.
     with engine.begin() as connection:
         connection.execute(text("INSERT INTO taxa (id, kingdom, phylum, class, \"order\", family, genus, species) "
