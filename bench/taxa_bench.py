@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -34,7 +33,33 @@ def word(rng: random.Random, n: int) -> str:
     return "".join(rng.choice(SYLLABLES) for _ in range(n))
 
 
-def build(url: str, images: int, keys: int) -> dict:
+CHUNK = 10_000
+
+
+def image_units(source: str, count: int, pages: list[int], n_classes: int):
+    """`count` synthetic images of `source`, in chunks of CHUNK rows (bounded memory at any count)."""
+    for start in range(0, count, CHUNK):
+        result = UnitResult()
+        for n in range(start, min(count, start + CHUNK)):
+            if source == "eol":
+                page = pages[n % len(pages)]
+                result.rows.append(make_row(eol_image_id(n, page), f"a{n % 63}.tar.gz", 1,
+                                            member=f"{n}_{page}_eol-full-size-copy.jpg", member_offset=0,
+                                            eol_content_id=n, eol_page_id=page))
+            elif source == "inat21":
+                cls = n % n_classes
+                name = f"{n:08x}-0000-4000-8000-000000000000.jpg"
+                result.rows.append(make_row(inat21_image_id(cls, name), f"c/{name}", 1, inat21_filename=name,
+                                            inat21_cls_name=f"Animalia_P{cls % 9}_C{cls % 31}_O{cls % 97}_"
+                                            f"F{cls % 301}_G{cls}_s{cls}", inat21_cls_num=cls))
+            else:
+                result.rows.append(make_row(bioscan_image_id(1 + n % 113, f"{n}.jpg"), f"part/{n}.jpg", 1,
+                                            bioscan_part=1 + n % 113, bioscan_filename=f"{n}.jpg"))
+        yield result
+
+
+def build(url: str, images: int, keys: int, shares: tuple[float, float, float] = (0.7, 0.2, 0.1)) -> dict:
+    """A catalog of `images` images over `keys` naming keys; `shares` of EOL, iNat21 and BIOSCAN images."""
     rng = random.Random(5)
     engine = db.make_engine(url)
     n_pages, n_classes = int(keys * 0.7), int(keys * 0.2)
@@ -78,32 +103,19 @@ def build(url: str, images: int, keys: int) -> dict:
                                                             "language", "preferred"), vernaculars)
         bulk.load_rows(connection, "bioscan_metadata", ("image_file", "order", "family", "genus", "species",
                                                          "chunk_number"),
-                       ((f"{n}.jpg", *labels[n % n_labels], "1") for n in range(int(images * 0.1))))
-    for source, count in (("eol", int(images * 0.7)), ("inat21", int(images * 0.2)),
-                          ("bioscan", int(images * 0.1))):
-        def unit(source=source, count=count):
-            result = UnitResult()
-            for n in range(count):
-                if source == "eol":
-                    page = pages[n % len(pages)]
-                    result.rows.append(make_row(eol_image_id(n, page), "a.tar.gz", 1, member=f"{n}_{page}_eol.jpg",
-                                                member_offset=0, eol_content_id=n, eol_page_id=page))
-                elif source == "inat21":
-                    cls = n % n_classes
-                    name = f"{uuid.UUID(int=n, version=4)}.jpg"
-                    result.rows.append(make_row(inat21_image_id(cls, name), f"c/{name}", 1, inat21_filename=name,
-                                                inat21_cls_name=f"Animalia_P{cls % 9}_C{cls % 31}_O{cls % 97}_"
-                                                f"F{cls % 301}_G{cls}_s{cls}", inat21_cls_num=cls))
-                else:
-                    result.rows.append(make_row(bioscan_image_id(1, f"{n}.jpg"), f"part1/{n}.jpg", 1,
-                                                bioscan_part=1, bioscan_filename=f"{n}.jpg"))
-            return [result]
-        catalog.load_listing(engine, source, "synthetic", unit)
+                       ((f"{n}.jpg", *labels[n % n_labels], "1") for n in range(int(images * shares[2]))))
+    load_started = time.perf_counter()
+    for source, count in (("eol", int(images * shares[0])), ("inat21", int(images * shares[1])),
+                          ("bioscan", int(images * shares[2]))):
+        catalog.load_listing(engine, source, "synthetic",
+                             lambda source=source, count=count: image_units(source, count, pages, n_classes))
+    load_seconds = time.perf_counter() - load_started
     with engine.begin() as connection:
         connection.exec_driver_sql("INSERT INTO ref_resources (name, path, n_rows, sha256) "
                                    "VALUES ('eol_taxa', 'synthetic', 0, '')")
     engine.dispose()
-    return {"keys": keys, "pages": n_pages, "classes": n_classes, "labels": n_labels}
+    return {"keys": keys, "pages": n_pages, "classes": n_classes, "labels": n_labels,
+            "load_seconds": load_seconds}
 
 
 def measure(url: str) -> dict:

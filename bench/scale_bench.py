@@ -1,0 +1,142 @@
+"""Scale benchmark (see bench/scale).
+
+Builds a synthetic catalog directly in the database (no image files) with the real mix of sources (EOL 63 %,
+iNat21 26 %, BIOSCAN 11 %) and naming keys, then times each catalog stage in its own process, so that each
+figure's peak RSS is that stage's alone: ingest-load, taxa resolve, the split view over all images,
+exclusions, plans for train / val / train_small, claiming every shard of the train plan (no writing; the
+slowest claim is reported), catalog export to Parquet, and `tol status`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import fresh_catalog, peak_rss_mb
+from sqlalchemy import text
+
+from etl import db
+
+SHARES = (0.63, 0.26, 0.11)
+STAGES = ("ingest-load", "taxa resolve", "split view", "exclusions", "plans", "claim all shards",
+          "export parquet", "status")
+
+
+def database_size(url: str) -> int:
+    engine = db.make_engine(url, readonly=True)
+    try:
+        if engine.dialect.name == "sqlite":
+            path = db.sqlite_file(db.parse_url(url))
+            return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+        with engine.connect() as connection:
+            return connection.execute(text("SELECT pg_database_size(current_database())")).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def run_stage(stage: str, url: str, images: int, taxa: int, workdir: str) -> dict:
+    """One stage in this process; returns its figures."""
+    from etl import exclusions, export, shards, splits, taxonomy
+
+    engine = db.make_engine(url)
+    rows = images
+    extra: dict = {}
+    started = time.perf_counter()
+    if stage == "ingest-load":
+        from taxa_bench import build
+
+        shape = build(url, images, taxa, SHARES)
+        extra = {"seconds_images_only": shape["load_seconds"]}
+    elif stage == "taxa resolve":
+        summary = taxonomy.resolve(engine)
+        extra = {"taxa": summary.taxa}
+    elif stage == "split view":
+        splits.create(engine, "scale", 17, 5.0, 10.0)
+        with engine.connect() as connection:
+            extra = {"counts": dict(connection.execute(text(
+                "SELECT split, COUNT(*) FROM image_splits WHERE split_name = 'scale' GROUP BY split")).all())}
+    elif stage == "exclusions":
+        seen, unseen = Path(workdir) / "seen.json", Path(workdir) / "unseen.json"
+        with engine.connect() as connection:  # entries shaped like the real lists: 4,000 images, 400 species
+            members = [m for (m,) in connection.execute(text(
+                "SELECT member FROM images WHERE source = 'eol' AND eol_content_id % 997 = 0 LIMIT 4000"))]
+            species = connection.execute(text(
+                "SELECT genus, species FROM taxa WHERE species <> '' AND genus <> '' AND id % 101 = 0 LIMIT 400"))
+            keys = [f"Animalia-P-C-O-F-{genus.capitalize()}-{epithet}" for genus, epithet in species]
+        seen.write_text(json.dumps({"Seen species": [f"/data/rare/{m}" for m in members]}))
+        unseen.write_text(json.dumps({key: [] for key in keys}))
+        exclusions.load_rare_species(engine, seen, unseen)
+        report = exclusions.report(engine)
+        rows = report.excluded_images
+        extra = {"excluded": report.excluded_images}
+    elif stage == "plans":
+        for split in ("train", "val", "train_small"):
+            plan, _ = shards.create_plan(engine, f"scale-{split}", shards.PlanOptions(
+                split_name="scale", split=split, samples_per_shard=10_000, out_dir=str(Path(workdir) / split)))
+            extra[split] = plan.n_samples
+    elif stage == "claim all shards":
+        plan = shards.get_plan(engine, "scale-train")
+        slowest, claims = 0.0, 0
+        while True:
+            tick = time.perf_counter()
+            held = shards.claim(engine, plan.id, "bench", 600, 3)
+            slowest = max(slowest, time.perf_counter() - tick)
+            if held is None:
+                break
+            claims += 1
+            with engine.begin() as connection:  # as if written: the export below reads done shards
+                connection.execute(text("UPDATE shards SET state = 'done', n_samples = n_planned WHERE id = :i"),
+                                   {"i": held.shard_id})
+        rows = claims
+        extra = {"claims": claims, "slowest_claim_ms": 1000 * slowest}
+    elif stage == "export parquet":
+        rows = export.export(engine, "scale-train", "parquet", Path(workdir) / "catalog.parquet")
+    elif stage == "status":
+        shards.status(engine, "scale-train")
+        rows = 1
+    seconds = time.perf_counter() - started
+    engine.dispose()
+    return {"stage": stage, "seconds": seconds, "rss": peak_rss_mb(), "rows": rows, **extra}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--images", type=int, default=10_000_000)
+    parser.add_argument("--taxa", type=int, default=450_000, help="Distinct naming keys.")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--stage", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.stage:
+        stage, url, images, workdir = args.stage
+        print(json.dumps(run_stage(stage, url, int(images), args.taxa, workdir)))
+        return
+    print(f"scale benchmark: {args.images:,} images, {args.taxa:,} naming keys, {os.cpu_count()} CPUs")
+    for backend in args.backends.split(","):
+        with tempfile.TemporaryDirectory(dir=os.environ.get("TOL_BENCH_DIR")) as workdir, \
+                fresh_catalog(backend, Path(workdir)) as url:
+            print(f"\n{backend}:")
+            print(f"  {'stage':<18} {'wall':>9} {'rows/s':>12} {'peak RSS':>9} {'db size':>9}  notes")
+            for stage in STAGES:
+                out = subprocess.run([sys.executable, __file__, "--taxa", str(args.taxa), "--stage", stage, url,
+                                      str(args.images), workdir], capture_output=True, text=True)
+                if out.returncode != 0:
+                    print(f"  {stage:<18} FAILED: {out.stderr.strip().splitlines()[-1]}")
+                    break
+                r = json.loads(out.stdout.strip().splitlines()[-1])
+                notes = {k: v for k, v in r.items() if k not in ("stage", "seconds", "rss", "rows")}
+                rate = r["rows"] / r["seconds"] if r["seconds"] else 0.0
+                print(f"  {stage:<18} {r['seconds']:>7.1f} s {rate:>12,.0f} {r['rss']:>6.0f} MB "
+                      f"{database_size(url) / 1e9:>6.2f} GB  {notes}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
