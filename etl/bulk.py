@@ -9,10 +9,19 @@ from sqlalchemy.engine import Connection
 BATCH_ROWS = 20_000
 
 
+ID_TYPE = "VARCHAR(36)"
+
+
 def create_temp_table(connection: Connection, name: str, columns: Sequence[tuple[str, str]]) -> None:
-    """Create temporary table `name` with `columns` ((name, SQL type) pairs), dropped at commit on PostgreSQL."""
-    column_sql = ", ".join(f'"{column}" {sql_type}' for column, sql_type in columns)
-    if connection.dialect.name == "postgresql":
+    """Create temporary table `name` with `columns` ((name, SQL type) pairs), dropped at commit on PostgreSQL.
+
+    Columns of type `ID_TYPE` get the byte-wise collation image ids have on PostgreSQL, so joins compare alike.
+    """
+    postgresql = connection.dialect.name == "postgresql"
+    column_sql = ", ".join(
+        f'"{column}" {sql_type}' + (' COLLATE "C"' if postgresql and sql_type == ID_TYPE else "")
+        for column, sql_type in columns)
+    if postgresql:
         connection.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
         connection.exec_driver_sql(f"CREATE TEMP TABLE {name} ({column_sql}) ON COMMIT DROP")
     else:

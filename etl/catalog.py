@@ -29,7 +29,7 @@ from etl.sources.common import STAGE_COLUMNS, Reject, UnitResult
 SOURCE_MODULES: dict[str, ModuleType] = {"inat21": inat21, "eol": eol, "bioscan": bioscan}
 UNIT_NAMES = {"inat21": "class folders", "eol": "archives", "bioscan": "part folders"}
 STAGE_TYPES = {
-    "id": "VARCHAR(36)", "path": "TEXT", "member": "TEXT", "member_offset": "BIGINT", "byte_size": "BIGINT",
+    "id": bulk.ID_TYPE, "path": "TEXT", "member": "TEXT", "member_offset": "BIGINT", "byte_size": "BIGINT",
     "eol_content_id": "BIGINT", "eol_page_id": "BIGINT", "inat21_filename": "TEXT", "inat21_cls_name": "TEXT",
     "inat21_cls_num": "INTEGER", "bioscan_part": "INTEGER", "bioscan_filename": "TEXT", "split_hash": "BIGINT",
     "suspect": "TEXT",

@@ -86,24 +86,30 @@ class ExclusionReport:
 def report(engine: Engine, examples: int = 10) -> ExclusionReport:
     """What the exclusions match, and proof that no shard plan holds an excluded image or unseen species."""
     with engine.connect() as connection:
-        per_list = connection.execute(text("""
-            SELECT e.list_name, e.kind, COUNT(DISTINCT e.id), COUNT(DISTINCT x.image_id)
-            FROM exclusions AS e LEFT JOIN image_exclusions AS x ON x.exclusion_id = e.id
-            GROUP BY e.list_name, e.kind ORDER BY e.list_name, e.kind""")).all()
-        unmatched = connection.execute(text("""
-            SELECT e.list_name, e.entry FROM exclusions AS e
-            WHERE NOT EXISTS (SELECT 1 FROM image_exclusions AS x WHERE x.exclusion_id = e.id)
-            ORDER BY e.list_name, e.entry""")).all()
-        excluded = connection.execute(text(
-            "SELECT COUNT(DISTINCT image_id) FROM image_exclusions")).scalar_one()
-        planned_excluded = connection.execute(text("""
-            SELECT COUNT(*) FROM shard_members AS m
-            WHERE EXISTS (SELECT 1 FROM image_exclusions AS x WHERE x.image_id = m.image_id)""")).scalar_one()
+        # The view is evaluated once into (image, entry) pairs; everything else is counted from those.
+        matches = connection.execute(text("SELECT image_id, exclusion_id FROM image_exclusions")).all()
+        entries = connection.execute(text(
+            "SELECT id, list_name, kind, entry FROM exclusions ORDER BY list_name, kind, entry")).all()
+        excluded_ids = {image for image, _ in matches}
+        planned_excluded = 0
+        if excluded_ids:
+            planned_excluded = connection.execute(text("""
+                SELECT COUNT(*) FROM shard_members AS m
+                JOIN (SELECT DISTINCT image_id FROM image_exclusions) AS x ON x.image_id = m.image_id""")).scalar_one()
         planned_unseen = connection.execute(text("""
             SELECT COUNT(*) FROM shard_members AS m
             JOIN images AS i ON i.id = m.image_id
             JOIN taxa AS t ON t.id = i.taxon_id
             JOIN exclusions AS e ON e.kind = 'species' AND e.genus = t.genus AND e.species = t.species""")).scalar_one()
         plans = connection.execute(text("SELECT COUNT(*) FROM shard_plans")).scalar_one()
-    return ExclusionReport([tuple(r) for r in per_list], [tuple(r) for r in unmatched], excluded,
-                           planned_excluded, planned_unseen, plans)
+    images_per_entry: dict[int, set[str]] = {}
+    for image, entry in matches:
+        images_per_entry.setdefault(entry, set()).add(image)
+    per_list: dict[tuple[str, str], list] = {}  # (entries, images matched)
+    for entry_id, list_name, kind, _ in entries:
+        counts = per_list.setdefault((list_name, kind), [0, set()])
+        counts[0] += 1
+        counts[1] |= images_per_entry.get(entry_id, set())
+    unmatched = [(list_name, entry) for entry_id, list_name, _, entry in entries if entry_id not in images_per_entry]
+    return ExclusionReport([(name, kind, n, len(images)) for (name, kind), (n, images) in per_list.items()],
+                           unmatched, len(excluded_ids), planned_excluded, planned_unseen, plans)

@@ -420,27 +420,29 @@ class RefResolved(Base):
 # One row per distinct naming key of each source; images join to these in SQL.
 
 
-class EolPageName(Base):
-    """The taxon resolved for an EOL page (or why none)."""
+class ResolvedName:
+    """What resolving one naming key gave: its taxon (or why none) and what the upgrade changed."""
 
-    __tablename__ = "names_eol_pages"
-    page_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     taxon_id: Mapped[int | None] = mapped_column(ForeignKey("taxa.id"))
     unnamed_reason: Mapped[str | None] = mapped_column(Text)
     changes: Mapped[str | None] = mapped_column(Text)
 
 
-class Inat21ClassName(Base):
+class EolPageName(ResolvedName, Base):
+    """The taxon resolved for an EOL page."""
+
+    __tablename__ = "names_eol_pages"
+    page_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+
+class Inat21ClassName(ResolvedName, Base):
     """The taxon resolved for an iNat21 class folder."""
 
     __tablename__ = "names_inat21_classes"
     cls_num: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    taxon_id: Mapped[int | None] = mapped_column(ForeignKey("taxa.id"))
-    unnamed_reason: Mapped[str | None] = mapped_column(Text)
-    changes: Mapped[str | None] = mapped_column(Text)
 
 
-class BioscanLabelName(Base):
+class BioscanLabelName(ResolvedName, Base):
     """The taxon resolved for a distinct BIOSCAN (order, family, genus, species) label."""
 
     __tablename__ = "names_bioscan_labels"
@@ -448,6 +450,3 @@ class BioscanLabelName(Base):
     family: Mapped[str] = mapped_column(Text, primary_key=True)
     genus: Mapped[str] = mapped_column(Text, primary_key=True)
     species: Mapped[str] = mapped_column(Text, primary_key=True)
-    taxon_id: Mapped[int | None] = mapped_column(ForeignKey("taxa.id"))
-    unnamed_reason: Mapped[str | None] = mapped_column(Text)
-    changes: Mapped[str | None] = mapped_column(Text)

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from etl import catalog, db, exclusions, schema, shards, splits, taxonomy
 from etl.config import resolve
 from etl.errors import TolError
+from etl.sources.common import sha256_file
 
 Echo = Callable[[str], None]
 SOURCE_SETTINGS = {"inat21": "inat21_root", "eol": "eol_root", "bioscan": "bioscan_root"}
@@ -31,7 +32,7 @@ def _references_changed(engine, paths: dict[str, Path | None]) -> bool:
         loaded = dict(connection.execute(text("SELECT name, sha256 FROM ref_resources")).all())
     for resource in taxonomy.RESOURCES:
         path = paths.get(resource.setting)
-        if path is not None and path.is_file() and loaded.get(resource.name) != taxonomy._sha256(path):
+        if path is not None and path.is_file() and loaded.get(resource.name) != sha256_file(path):
             return True
     return False
 

@@ -28,7 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
-from etl import naming
+from etl import bulk, naming
 from etl.errors import TolError
 from etl.images import RESIZE_MODES, ImageProblem, Target, prepare
 from etl.splits import MODULUS
@@ -198,13 +198,21 @@ def create_plan(engine: Engine, name: str, options: PlanOptions) -> tuple[Plan, 
             raise TolError(f"plan {name!r} already exists with other options; a plan never changes, use a new name")
         params = {"definition": definition.id}
         eligible = _eligible_sql(options.split)
+        # Naming and ingest rewrote `images`: with stale statistics the planner expects one named image.
+        connection.exec_driver_sql("ANALYZE images")
+        # The excluded images, once: probing the exclusion view per image would evaluate it per image.
+        bulk.create_temp_table(connection, "plan_excluded", [("image_id", bulk.ID_TYPE)])
+        connection.exec_driver_sql(
+            "INSERT INTO plan_excluded (image_id) SELECT DISTINCT image_id FROM image_exclusions")
+        connection.exec_driver_sql("CREATE UNIQUE INDEX ix_plan_excluded ON plan_excluded (image_id)")
+        connection.exec_driver_sql("ANALYZE plan_excluded")
         counts = connection.execute(text(f"""
             SELECT
               SUM(CASE WHEN i.taxon_id IS NULL THEN 1 ELSE 0 END),
               SUM(CASE WHEN i.taxon_id IS NOT NULL AND EXISTS (
-                  SELECT 1 FROM image_exclusions AS x WHERE x.image_id = i.id) THEN 1 ELSE 0 END),
+                  SELECT 1 FROM plan_excluded AS x WHERE x.image_id = i.id) THEN 1 ELSE 0 END),
               SUM(CASE WHEN i.taxon_id IS NOT NULL AND NOT EXISTS (
-                  SELECT 1 FROM image_exclusions AS x WHERE x.image_id = i.id) THEN 1 ELSE 0 END)
+                  SELECT 1 FROM plan_excluded AS x WHERE x.image_id = i.id) THEN 1 ELSE 0 END)
             {eligible}"""), params).one()
         n_unnamed, n_excluded, n_samples = (int(v or 0) for v in counts)
         n_shards = math.ceil(n_samples / per_shard)
@@ -236,7 +244,7 @@ def create_plan(engine: Engine, name: str, options: PlanOptions) -> tuple[Plan, 
                            ROW_NUMBER() OVER (ORDER BY (i.split_hash * :m + :c) % {MODULUS}, i.id) AS n
                     {eligible}
                       AND i.taxon_id IS NOT NULL
-                      AND NOT EXISTS (SELECT 1 FROM image_exclusions AS x WHERE x.image_id = i.id)
+                      AND NOT EXISTS (SELECT 1 FROM plan_excluded AS x WHERE x.image_id = i.id)
                 ) AS r
                 JOIN shards AS sh ON sh.plan_id = :plan AND sh.shard_index = (r.n - 1) / :per"""),
                 {**params, "per": per_shard, "m": multiplier, "c": increment, "plan": plan_id})

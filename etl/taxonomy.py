@@ -32,6 +32,7 @@ from etl.naming import (
     strip_html,
 )
 from etl.sources.bioscan import NOT_CLASSIFIED
+from etl.sources.common import sha256_file
 from etl.sources.inat21 import parse_class_folder
 
 CORRECTIONS_FILE = Path(__file__).parent / "data" / "naming_corrections.json"
@@ -39,14 +40,6 @@ csv.field_size_limit(1 << 24)
 Taxon = tuple[str, ...]
 
 # ================================================================================================ loading
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_table(path: Path, required: tuple[str, ...], delimiter: str = ",",
@@ -201,7 +194,7 @@ def load(engine: Engine, paths: dict[str, Path | None], bioscan_metadata: Path |
 def _record_resource(connection: Connection, name: str, path: Path, count: int) -> None:
     connection.execute(delete(ReferenceResource).where(ReferenceResource.name == name))
     connection.execute(insert(ReferenceResource).values(name=name, path=str(path), n_rows=count,
-                                                        sha256=_sha256(path)))
+                                                        sha256=sha256_file(path)))
 
 
 # ================================================================================================ upgrade
@@ -662,6 +655,7 @@ def _name_images(connection: Connection) -> None:
     connection.exec_driver_sql("""
         UPDATE images SET unnamed_reason = 'no BIOSCAN metadata record for this image'
         WHERE source = 'bioscan' AND taxon_id IS NULL AND unnamed_reason IS NULL""")
+    connection.exec_driver_sql("ANALYZE images")
     # An image whose key no longer resolves (e.g. a BIOSCAN record dropped from the metadata) loses its name.
     connection.exec_driver_sql("""
         UPDATE images SET taxon_id = NULL, unnamed_reason = 'its naming key no longer resolves'

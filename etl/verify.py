@@ -4,7 +4,6 @@ sample in it is what the catalog says it should be, read back with the real `web
 from __future__ import annotations
 
 import functools
-import hashlib
 import io
 import tarfile
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from sqlalchemy.engine import Engine
 from etl import db
 from etl.parallel import ordered_map
 from etl.shards import MEMBER_QUERY, get_plan, sample_members
+from etl.sources.common import sha256_file
 
 USTAR_MAGICS = (b"ustar\x0000", b"ustar  \x00")
 
@@ -28,14 +28,6 @@ class ShardCheck:
     shard_index: int
     path: str
     problems: list[str] = field(default_factory=list)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_headers(path: Path, problems: list[str]) -> list[tuple[str, str]]:
@@ -85,7 +77,7 @@ def check_shard(database_url: str, plan_name: str, full: bool, shard: tuple) -> 
             return result
         if path.stat().st_size != n_bytes:
             result.problems.append(f"size {path.stat().st_size} bytes, manifest says {n_bytes}")
-        if _sha256(path) != sha256:
+        if sha256_file(path) != sha256:
             result.problems.append("sha256 differs from the manifest")
         if not full or result.problems:
             return result

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from etl.errors import TolError
 from etl.ids import bioscan_image_id
-from etl.sources.common import Reject, UnitResult, make_row, sniff_file
+from etl.sources.common import Reject, UnitResult, make_row, scan_image_files
 
 NAME = "bioscan"
 PART_PATTERN = re.compile(r"^part([1-9]\d*)$")
@@ -55,22 +55,13 @@ def scan_unit(root: str, unit: str, check_images: bool = True) -> UnitResult:
     """Catalogue the images of one part folder."""
     result = UnitResult()
     part = int(PART_PATTERN.match(unit).group(1))
-    with os.scandir(os.path.join(root, unit)) as entries:
-        listed = sorted((entry.name, entry) for entry in entries)
-    for filename, entry in listed:
-        relative = f"{unit}/{filename}"
-        if not entry.is_file(follow_symlinks=True):
-            result.rejects.append(Reject(relative, "not a regular file"))
+    files = scan_image_files(root, unit, FILE_PATTERN, "file name is not an image_file name (<name>.jpg)",
+                             check_images)
+    for filename, relative, size, note in files:
+        if filename is None:
+            result.rejects.append(Reject(relative, note))
             continue
-        if not FILE_PATTERN.match(filename):
-            result.rejects.append(Reject(relative, "file name is not an image_file name (<name>.jpg)"))
-            continue
-        size = entry.stat(follow_symlinks=True).st_size
-        fatal, suspect = sniff_file(entry.path, size) if check_images else (None, None)
-        if fatal:
-            result.rejects.append(Reject(relative, fatal))
-            continue
-        result.rows.append(make_row(bioscan_image_id(part, filename), relative, size, suspect,
+        result.rows.append(make_row(bioscan_image_id(part, filename), relative, size, note,
                                     bioscan_part=part, bioscan_filename=filename))
     return result
 

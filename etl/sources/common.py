@@ -6,6 +6,8 @@ units can be scanned in parallel processes and their rows streamed into the cata
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -74,6 +76,36 @@ def make_row(image_id: str, path: str, byte_size: int, suspect: str | None = Non
     """
     return (image_id, path, member, member_offset, byte_size, eol_content_id, eol_page_id, inat21_filename,
             inat21_cls_name, inat21_cls_num, bioscan_part, bioscan_filename, split_hash(image_id), suspect)
+
+
+def scan_image_files(root: str, unit: str, file_pattern, pattern_reason: str, check_images: bool):
+    """Yield (file name, relative path, size, suspect note) for each image file of folder `unit`, in name order;
+    yield (None, relative path, None, reason) for each entry that is rejected."""
+    with os.scandir(os.path.join(root, unit)) as entries:
+        listed = sorted((entry.name, entry) for entry in entries)
+    for filename, entry in listed:
+        relative = f"{unit}/{filename}"
+        if not entry.is_file(follow_symlinks=True):
+            yield None, relative, None, "not a regular file"
+            continue
+        if not file_pattern.match(filename):
+            yield None, relative, None, pattern_reason
+            continue
+        size = entry.stat(follow_symlinks=True).st_size
+        fatal, suspect = sniff_file(entry.path, size) if check_images else (None, None)
+        if fatal:
+            yield None, relative, None, fatal
+            continue
+        yield filename, relative, size, suspect
+
+
+def sha256_file(path) -> str:
+    """The sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def sniff(head: bytes, tail: bytes, size: int) -> tuple[str | None, str | None]:

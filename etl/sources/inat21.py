@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from etl.ids import inat21_image_id
-from etl.sources.common import Reject, UnitResult, make_row, sniff_file
+from etl.sources.common import Reject, UnitResult, make_row, scan_image_files
 
 NAME = "inat21"
 FILE_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.jpg$")
@@ -64,24 +64,13 @@ def scan_unit(root: str, unit: str, check_images: bool = True) -> UnitResult:
         count = sum(1 for _ in os.scandir(os.path.join(root, unit)))
         result.rejects.append(Reject(unit + "/", f"{exc}; its {count} files are not catalogued"))
         return result
-    directory = os.path.join(root, unit)
-    with os.scandir(directory) as entries:
-        listed = sorted((entry.name, entry) for entry in entries)
-    for filename, entry in listed:
-        relative = f"{unit}/{filename}"
-        if not entry.is_file(follow_symlinks=True):
-            result.rejects.append(Reject(relative, "not a regular file"))
-            continue
-        if not FILE_PATTERN.match(filename):
-            result.rejects.append(Reject(relative, "file name is not <uuid>.jpg"))
-            continue
-        size = entry.stat(follow_symlinks=True).st_size
-        fatal, suspect = sniff_file(entry.path, size) if check_images else (None, None)
-        if fatal:
-            result.rejects.append(Reject(relative, fatal))
+    for filename, relative, size, note in scan_image_files(root, unit, FILE_PATTERN, "file name is not <uuid>.jpg",
+                                                          check_images):
+        if filename is None:
+            result.rejects.append(Reject(relative, note))
             continue
         result.rows.append(make_row(
-            inat21_image_id(folder.cls_num, filename), relative, size, suspect,
+            inat21_image_id(folder.cls_num, filename), relative, size, note,
             inat21_filename=filename, inat21_cls_name=folder.cls_name, inat21_cls_num=folder.cls_num,
         ))
     return result
