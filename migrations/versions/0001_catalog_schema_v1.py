@@ -190,7 +190,7 @@ def upgrade() -> None:
         sa.Column("shard_id", sa.Integer(), sa.ForeignKey("shards.id", ondelete="CASCADE"),
                   primary_key=True),
         sa.Column("position", sa.Integer(), primary_key=True),
-        sa.Column("image_id", IMAGE_ID, sa.ForeignKey("images.id"), nullable=False),
+        sa.Column("image_id", IMAGE_ID, nullable=False),
     )
     op.create_index(None, "shard_members", ["image_id"])
     op.create_table(
