@@ -362,32 +362,32 @@ class RefEolVernacular(Base):
     preferred: Mapped[int] = mapped_column(Integer)
 
 
-class RefItisChain(Base):
-    """ITIS species_level_taxonomy_chains.csv rows: seven ranks (Species is the binomial) and vernaculars."""
+class HigherRanks:
+    """Kingdom to family as a reference file gives them (raw text)."""
 
-    __tablename__ = "ref_itis_chains"
-    row_no: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     kingdom: Mapped[str] = mapped_column(Text)
     phylum: Mapped[str] = mapped_column(Text)
     class_: Mapped[str] = mapped_column("class", Text)
     order: Mapped[str] = mapped_column(Text)
     family: Mapped[str] = mapped_column(Text)
+
+
+class RefItisChain(HigherRanks, Base):
+    """ITIS species_level_taxonomy_chains.csv rows: seven ranks (Species is the binomial) and vernaculars."""
+
+    __tablename__ = "ref_itis_chains"
+    row_no: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     genus: Mapped[str] = mapped_column(Text)
     species: Mapped[str] = mapped_column(Text)
     vernacular: Mapped[str] = mapped_column(Text)
     vernacular_lang: Mapped[str] = mapped_column(Text)
 
 
-class RefInatTaxon(Base):
+class RefInatTaxon(HigherRanks, Base):
     """iNaturalist DwC-A taxa.csv rows."""
 
     __tablename__ = "ref_inat_taxa"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    kingdom: Mapped[str] = mapped_column(Text)
-    phylum: Mapped[str] = mapped_column(Text)
-    class_: Mapped[str] = mapped_column("class", Text)
-    order: Mapped[str] = mapped_column(Text)
-    family: Mapped[str] = mapped_column(Text)
     genus: Mapped[str] = mapped_column(Text)
     specific_epithet: Mapped[str] = mapped_column(Text)
     scientific_name: Mapped[str] = mapped_column(Text)
@@ -405,17 +405,12 @@ class RefInatVernacular(Base):
     __table_args__ = (Index(None, "taxon_id"),)
 
 
-class RefResolved(Base):
+class RefResolved(HigherRanks, Base):
     """Global Names resolver output: one name and the five higher ranks of its best result."""
 
     __tablename__ = "ref_resolved"
     row_no: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     name: Mapped[str] = mapped_column(Text)
-    kingdom: Mapped[str] = mapped_column(Text)
-    phylum: Mapped[str] = mapped_column(Text)
-    class_: Mapped[str] = mapped_column("class", Text)
-    order: Mapped[str] = mapped_column(Text)
-    family: Mapped[str] = mapped_column(Text)
 
 
 # ------------------------------------------------------------------------------------------- resolved names
