@@ -562,18 +562,6 @@ def shards_plan(state: State, plan: str, split_name: str, split: str, size: str,
                f"left out: {result.n_excluded:,} excluded, {result.n_unnamed:,} unnamed")
 
 
-def _write_options(state: State, plan: str, lease: float, max_attempts: int, grace: float):
-    from etl import workers
-
-    settings = state.config()
-    return workers.WriteOptions(
-        database_url=settings.database_url, plan_name=plan,
-        roots={"inat21": settings.path("inat21_root"), "eol": settings.path("eol_root"),
-               "bioscan": settings.path("bioscan_root")},
-        cache_dir=Path(settings.get_value("cache_dir")).resolve(), lease_seconds=lease,
-        max_attempts=max_attempts, grace_seconds=grace)
-
-
 @shards_group.command("write")
 @click.argument("plan")
 @click.option("--workers", type=int, help="Local worker processes (setting `workers`); 1 under MPI.")
@@ -594,9 +582,11 @@ def shards_write(state: State, plan: str, workers: int | None, lease: float, max
       srun --mpi=pmi2 -n 64 tol shards write main-train
     """
     from etl import mpi
+    from etl.workers import write_options
 
     state.engine()  # refuses a catalog that is not at head
-    options = _write_options(state, plan, lease, max_attempts, grace)
+    options = write_options(state.config(), plan, lease_seconds=lease, max_attempts=max_attempts,
+                            grace_seconds=grace)
     count = workers or state.config().get_value("workers")
     for line in mpi.write(options, count):
         click.echo(line)

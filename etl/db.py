@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
@@ -41,13 +41,6 @@ def parse_url(url: str) -> URL:
         return parsed
     raise TolError(f"unsupported database {backend!r} in URL {parsed.render_as_string(hide_password=True)}: "
                    "use sqlite:///FILE or postgresql+psycopg://…")
-
-
-def is_sqlite(engine_or_url: Engine | Connection | str) -> bool:
-    """True for a SQLite catalog."""
-    if isinstance(engine_or_url, str):
-        return parse_url(engine_or_url).get_backend_name() == "sqlite"
-    return engine_or_url.dialect.name == "sqlite"
 
 
 def sqlite_file(url: URL) -> Path | None:

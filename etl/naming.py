@@ -14,7 +14,6 @@ import re
 from typing import NamedTuple
 
 RANK_NAMES = ("kingdom", "phylum", "class", "order", "family", "genus", "species")
-EMPTY_TAXON: tuple[str, ...] = ("",) * 7
 PLACEHOLDERS = frozenset({"(unidentified)", "unknown", "pleasehelp"})
 KINGDOM_SYNONYMS = {"metazoa": "animalia", "archaeplastida": "plantae", "chloroplastida": "plantae"}
 

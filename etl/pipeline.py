@@ -41,7 +41,7 @@ def run(state, *, split_name: str, seed: int, val_percent: float, train_small_pe
         samples_per_shard: int, size: str, workers: int | None, echo: Echo) -> None:
     """The whole pipeline on the configured collection (see the module docstring)."""
     from etl import export, mpi, verify
-    from etl.cli import _write_options
+    from etl.workers import write_options
 
     settings = state.config(workers=workers)
     engine = state.engine()
@@ -83,7 +83,7 @@ def run(state, *, split_name: str, seed: int, val_percent: float, train_small_pe
         plan, created = shards.create_plan(engine, name, options)
         echo(f"plan {name}: {plan.n_samples:,} samples in {plan.n_shards} shards "
              f"({'new' if created else 'exists'}; left out {plan.n_excluded} excluded, {plan.n_unnamed} unnamed)")
-        for line in mpi.write(_write_options(state, name, 120.0, 3, 60.0), count):
+        for line in mpi.write(write_options(settings, name), count):
             echo(line)
         results = verify.verify(engine, settings.database_url, name, full=False, workers=count)
         bad = [r for r in results if r.problems]

@@ -9,7 +9,6 @@ start.
 from __future__ import annotations
 
 import os
-import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -44,7 +43,6 @@ class ImageReader:
         self.roots = roots
         self.cache_dir = cache_dir
         self._archives: OrderedDict[str, object] = OrderedDict()
-        self._lock = threading.Lock()
 
     def _root(self, source: str) -> Path:
         try:
@@ -59,9 +57,8 @@ class ImageReader:
             with open(root / path, "rb") as handle:
                 return handle.read()
         archive = self._archive(root / path)
-        with self._lock:
-            archive.seek(member_offset)
-            data = archive.read(byte_size)
+        archive.seek(member_offset)
+        data = archive.read(byte_size)
         if len(data) != byte_size:
             raise OSError(f"archive {path} ends before the member's {byte_size} bytes")
         return data

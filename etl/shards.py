@@ -519,7 +519,6 @@ class WorkerContext:
     max_attempts: int = 3
     stop: threading.Event = field(default_factory=threading.Event)
     abandon: threading.Event = field(default_factory=threading.Event)
-    after_sample: Callable[[int], None] | None = None
     timings: dict[str, float] | None = None  # seconds per step, for the write benchmark
 
 
@@ -567,8 +566,6 @@ def write_shard(context: WorkerContext, held: Claim) -> ShardOutcome:
                     index_lines.append(" ".join(f"{extension} {offset} {size} {image_id}.{extension}"
                                                 for extension, offset, size in placed))
                     written += 1
-                    if context.after_sample:
-                        context.after_sample(written)
                 writer.close()
                 raw.flush()
                 os.fsync(raw.fileno())
@@ -758,13 +755,3 @@ def write_shard_index(engine: Engine, plan: Plan, out_dir: Path) -> Path | None:
     partial.write_text(json.dumps(index, indent=1) + "\n", encoding="utf-8")
     os.replace(partial, target)
     return target
-
-
-def describe_bytes(value: int) -> str:
-    """A short human form of a byte count."""
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000:
-            return f"{value:.0f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"
-

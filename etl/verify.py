@@ -61,30 +61,33 @@ def _check_headers(path: Path, problems: list[str]) -> list[tuple[str, str]]:
     return names
 
 
+@functools.lru_cache(maxsize=4)
+def _engine(database_url: str) -> Engine:
+    """One read-only engine per process and catalog, reused for every shard it checks."""
+    return db.make_engine(database_url, readonly=True)
+
+
 def check_shard(database_url: str, plan_name: str, full: bool, shard: tuple) -> ShardCheck:
     """All checks of one shard (runs in a worker process)."""
     shard_id, index, relative, state, n_bytes, sha256 = shard
-    engine = db.make_engine(database_url, readonly=True)
-    try:
-        plan = get_plan(engine, plan_name)
-        path = Path(plan.out_dir) / relative
-        result = ShardCheck(index, relative)
-        if state != "done":
-            result.problems.append(f"not written (state {state})")
-            return result
-        if not path.is_file():
-            result.problems.append("file missing")
-            return result
-        if path.stat().st_size != n_bytes:
-            result.problems.append(f"size {path.stat().st_size} bytes, manifest says {n_bytes}")
-        if sha256_file(path) != sha256:
-            result.problems.append("sha256 differs from the manifest")
-        if not full or result.problems:
-            return result
-        _check_samples(engine, plan, shard_id, path, result.problems)
+    engine = _engine(database_url)
+    plan = get_plan(engine, plan_name)
+    path = Path(plan.out_dir) / relative
+    result = ShardCheck(index, relative)
+    if state != "done":
+        result.problems.append(f"not written (state {state})")
         return result
-    finally:
-        engine.dispose()
+    if not path.is_file():
+        result.problems.append("file missing")
+        return result
+    if path.stat().st_size != n_bytes:
+        result.problems.append(f"size {path.stat().st_size} bytes, manifest says {n_bytes}")
+    if sha256_file(path) != sha256:
+        result.problems.append("sha256 differs from the manifest")
+    if not full or result.problems:
+        return result
+    _check_samples(engine, plan, shard_id, path, result.problems)
+    return result
 
 
 def _check_samples(engine: Engine, plan, shard_id: int, path: Path, problems: list[str]) -> None:

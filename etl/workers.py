@@ -51,6 +51,16 @@ class WriteOptions:
     poll_seconds: float = 2.0
 
 
+def write_options(settings, plan_name: str, *, lease_seconds: float = DEFAULT_LEASE_SECONDS,
+                  max_attempts: int = 3, grace_seconds: float = 60.0) -> WriteOptions:
+    """WriteOptions for `plan_name` from the effective configuration (database, source roots, cache)."""
+    return WriteOptions(
+        database_url=settings.database_url, plan_name=plan_name,
+        roots={source: settings.path(f"{source}_root") for source in ("inat21", "eol", "bioscan")},
+        cache_dir=Path(settings.get_value("cache_dir")).resolve(), lease_seconds=lease_seconds,
+        max_attempts=max_attempts, grace_seconds=grace_seconds)
+
+
 def filesystem_type(path: Path) -> str:
     """The filesystem type of the mount holding `path` (from /proc/mounts; '' if unknown)."""
     try:
