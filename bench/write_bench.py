@@ -1,17 +1,24 @@
 """Write-stage benchmark (see bench/write).
 
-For each size, a sample collection is generated once under bench/out/ and reused. One worker writes the whole
-plan (224x224, center-crop, quality 95) with per-step timers on; then, in a fresh process, a bare Pillow loop
+For each size, a sample collection is generated once under bench/out/ and reused. One worker writes the plan
+(224x224, center-crop, quality 95) with per-step timers on; then, in a fresh process, a bare Pillow loop
 reads, opens, drafts, converts, resizes and encodes the same images in the same order: the ceiling. Both run
 in their own process so that peak RSS and CPU time are theirs alone.
+
+With --sample-images N, only the first ⌈N / 1000⌉ shards of each plan are written (and looped over by the
+ceiling): a plan's order is a seeded shuffle of the whole split, so every shard draws its images from the
+whole collection, every archive and every class, and the cost per image of a few shards is that of the
+whole plan. Before timing, EOL archives are made readable once (restaged, or indexed with
+TOL_EOL_ACCESS=gzip-index): a one-off per archive, reported on its own.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
-import resource
+import os
 import shutil
 import subprocess
 import sys
@@ -20,11 +27,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
+from common import peak_rss_mb  # noqa: E402
 from PIL import Image, ImageOps  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
-from etl import catalog, db, schema, shards, splits, taxonomy, workers  # noqa: E402
+from etl import catalog, db, schema, shards, splits, taxonomy  # noqa: E402
 from etl.reader import ImageReader, source_roots  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -64,45 +73,48 @@ def collection(images: int) -> tuple[Path, str]:
     return folder, url
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def measure_write(folder: Path, url: str) -> dict:
+def measure_write(folder: Path, url: str, max_shards: int, eol_access: str) -> dict:
     engine = db.make_engine(url)
     with engine.begin() as connection:
         connection.execute(text("UPDATE shards SET state = 'pending', attempts = 0, claim_token = NULL"))
         connection.execute(text("DELETE FROM image_errors"))
     shutil.rmtree(folder / "shards", ignore_errors=True)
-    options = workers.WriteOptions(database_url=url, plan_name="bench", roots={}, cache_dir=folder / "cache")
-    # Build the EOL gzip seek indexes first: a one-off per archive, not part of the per-image cost.
+    # Make the EOL archives readable first (restage or index): a one-off per archive, not a per-image cost.
     plan = shards.get_plan(engine, "bench")
-    reader = ImageReader(source_roots(engine, {}), folder / "cache")
+    shutil.rmtree(folder / "cache", ignore_errors=True)
+    reader = ImageReader(source_roots(engine, {}), folder / "cache", eol_access)
+    prepared = time.perf_counter()
     with engine.connect() as connection:
-        for path, offset, size in connection.execute(text(
-                "SELECT path, MIN(member_offset), MIN(byte_size) FROM images WHERE source = 'eol' GROUP BY path")):
+        archives = connection.execute(text(
+            "SELECT path, MIN(member_offset), MIN(byte_size) FROM images WHERE source = 'eol' AND status = 'present' "
+            "GROUP BY path")).all()
+    for path, offset, size in archives:
+        with contextlib.suppress(OSError):  # the sample's truncated archive: the write stage records it
             reader.read("eol", path, offset, size)
+    prepared = time.perf_counter() - prepared
+    archive_bytes = sum((source_roots(engine, {})["eol"] / path).stat().st_size for path, _, _ in archives)
     reader.close()
     timings: dict[str, float] = {}
     context = shards.WorkerContext(engine, plan, Path(plan.out_dir), ImageReader(source_roots(engine, {}),
-                                   folder / "cache"), "bench", timings=timings)
+                                   folder / "cache", eol_access), "bench", timings=timings)
     wall, cpu = time.perf_counter(), time.process_time()
-    stats = shards.run_worker(context)
+    stats = shards.run_worker(context, should_claim=lambda done: max_shards <= 0 or done.claims < max_shards)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     engine.dispose()
-    del options
     return {"images": stats.samples, "errors": stats.errors, "wall": wall, "cpu": cpu, "timings": timings,
-            "rss": peak_rss_mb()}
+            "rss": peak_rss_mb(), "prepare_s": prepared, "archive_mb": archive_bytes / 1e6,
+            "shards": stats.shards}
 
 
-def measure_ceiling(url: str, folder: Path) -> dict:
+def measure_ceiling(url: str, folder: Path, max_shards: int, eol_access: str) -> dict:
     engine = db.make_engine(url)
     with engine.connect() as connection:
         records = connection.execute(text(
             "SELECT i.source, i.path, i.member_offset, i.byte_size FROM shard_members AS m "
             "JOIN shards AS s ON s.id = m.shard_id JOIN images AS i ON i.id = m.image_id "
-            "WHERE i.id NOT IN (SELECT image_id FROM image_errors) ORDER BY s.shard_index, m.position")).all()
-    reader = ImageReader(source_roots(engine, {}), folder / "cache")
+            "WHERE i.id NOT IN (SELECT image_id FROM image_errors) AND (:k <= 0 OR s.shard_index < :k) "
+            "ORDER BY s.shard_index, m.position"), {"k": max_shards}).all()
+    reader = ImageReader(source_roots(engine, {}), folder / "cache", eol_access)
     engine.dispose()
     wall, cpu = time.perf_counter(), time.process_time()
     for source, path, offset, size in records:
@@ -119,19 +131,25 @@ def measure_ceiling(url: str, folder: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--images", default="3000", help="Comma-separated collection sizes.")
+    parser.add_argument("--sample-images", type=int, default=0,
+                        help="Write only the first ⌈N / 1000⌉ shards of each plan (0: the whole plan).")
     parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    max_shards = -(-args.sample_images // 1000)
+    eol_access = os.environ.get("TOL_EOL_ACCESS", "restage")
     if args.one:
         kind, folder, url = args.one
-        result = measure_write(Path(folder), url) if kind == "write" else measure_ceiling(url, Path(folder))
+        result = (measure_write(Path(folder), url, max_shards, eol_access) if kind == "write"
+                  else measure_ceiling(url, Path(folder), max_shards, eol_access))
         print(json.dumps(result))
         return
 
     def run(kind: str, folder: Path, url: str) -> dict:
-        out = subprocess.run([sys.executable, __file__, "--one", kind, str(folder), url], check=True,
-                             capture_output=True, text=True)
+        out = subprocess.run([sys.executable, __file__, "--sample-images", str(args.sample_images), "--one", kind,
+                              str(folder), url], check=True, capture_output=True, text=True)
         return json.loads(out.stdout.strip().splitlines()[-1])
 
+    print(f"EOL access: {eol_access}")
     rows = []
     for images in (int(v) for v in args.images.split(",")):
         folder, url = collection(images)
@@ -140,8 +158,9 @@ def main() -> None:
         rows.append((images, write, ceiling))
         t = write["timings"]
         other = write["wall"] - sum(t.values())
-        print(f"\n{images:,}-image collection: one worker wrote {write['images']:,} samples "
-              f"({write['errors']} undecodable skipped) at {SIZE}x{SIZE}")
+        print(f"\n{images:,}-image collection: one worker wrote {write['images']:,} samples in {write['shards']} "
+              f"shards ({write['errors']} undecodable skipped) at {SIZE}x{SIZE}")
+        print(f"  one-off EOL {eol_access}: {write['prepare_s']:.1f} s for {write['archive_mb']:,.0f} MB of archives")
         print(f"  write stage : {write['images'] / write['wall']:8.1f} images/s wall, "
               f"{write['images'] / write['cpu']:8.1f} images per CPU-second, peak RSS {write['rss']:.0f} MB")
         for step in ("read", "decode", "resize", "encode", "tar"):

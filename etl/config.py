@@ -35,6 +35,7 @@ class Setting:
     kind: str
     default: Any
     help: str
+    choices: tuple[str, ...] = ()
 
     @property
     def env_var(self) -> str:
@@ -58,7 +59,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("rare_seen", "path", None, "rare species seen_in_training.json"),
     Setting("rare_unseen", "path", None, "rare species unseen_in_training.json"),
     Setting("output_dir", "path", "shards", "where shard plans write their tars"),
-    Setting("cache_dir", "path", ".tol-cache", "where gzip seek indexes of EOL archives are kept"),
+    Setting("cache_dir", "path", ".tol-cache", "where EOL archives are restaged (or their gzip seek indexes kept)"),
+    Setting("eol_access", "str", "restage",
+            "how shard writers read EOL members: `restage` (each archive decompressed once into cache_dir, then "
+            "one seek per image; needs about the archives' size on disk) or `gzip-index` (seek indexes only, "
+            "each read inflates up to 4 MiB)", choices=("restage", "gzip-index")),
     Setting("workers", "int", 2, "local worker processes for parallel stages"),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -130,6 +135,8 @@ def _convert(setting: Setting, raw: Any, origin: str, base_dir: Path | None) -> 
             and not text.startswith("sqlite:////") and text != "sqlite:///:memory:":
         # A SQLite file named in a config file lives beside that file, like every other relative path there.
         return "sqlite:///" + str(base_dir / text[len("sqlite:///"):])
+    if setting.choices and text not in setting.choices:
+        raise TolError(f"{setting.name} from {origin} must be one of {', '.join(setting.choices)}, not {text!r}")
     return text
 
 

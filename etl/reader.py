@@ -1,14 +1,22 @@
 """Reading a catalogued image's bytes from where its source keeps it.
 
-iNat21 and BIOSCAN images are files under their source root. EOL images are members of `.tar.gz` archives:
-we seek straight to a member's bytes through an `indexed_gzip` seek index, built once per archive and kept in
-the cache folder, so a shard that mixes images from every archive never decompresses an archive from the
-start.
+iNat21 and BIOSCAN images are files under their source root. EOL images are members of `.tar.gz` archives,
+and a shard mixes images from every archive, so reads come in no useful order. Two ways to read them
+(setting `eol_access`):
+
+* `restage` (default): each archive is decompressed once into the cache folder as a plain tar; a member is
+  then one seek and one read at the offset the ingest recorded, whatever the archive's size. JPEG data does
+  not compress, so this needs about as much disk as the archives themselves.
+* `gzip-index`: an `indexed_gzip` seek index per archive, kept in the cache folder; each read inflates up to
+  the index spacing (4 MiB) from the nearest seek point, and costs more than a whole write of a small image.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import zlib
 from collections import OrderedDict
 from pathlib import Path
 
@@ -17,8 +25,13 @@ from sqlalchemy.engine import Engine
 
 from etl.errors import TolError
 
-OPEN_ARCHIVES = 4
+# How many archives a reader keeps open. A restaged tar is just a file handle, so a reader keeps every archive
+# of a real collection open (the HF release has 63) and never reopens one per image; a gzip index holds
+# 32 KiB per seek point in memory, so only a few stay open.
+OPEN_ARCHIVES = {"restage": 256, "gzip-index": 4}
 INDEX_SPACING = 4 * 1024 * 1024
+EOL_ACCESS = ("restage", "gzip-index")
+COPY_BUFFER = 4 * 1024 * 1024
 
 
 def source_roots(engine: Engine, configured: dict[str, Path | None]) -> dict[str, Path]:
@@ -37,11 +50,14 @@ def source_roots(engine: Engine, configured: dict[str, Path | None]) -> dict[str
 
 
 class ImageReader:
-    """Reads image bytes; keeps a few EOL archives open with their seek indexes."""
+    """Reads image bytes; keeps EOL archives open between reads."""
 
-    def __init__(self, roots: dict[str, Path], cache_dir: Path) -> None:
+    def __init__(self, roots: dict[str, Path], cache_dir: Path, eol_access: str = "restage") -> None:
+        if eol_access not in EOL_ACCESS:
+            raise TolError(f"eol_access must be one of {', '.join(EOL_ACCESS)}, not {eol_access!r}")
         self.roots = roots
         self.cache_dir = cache_dir
+        self.eol_access = eol_access
         self._archives: OrderedDict[str, object] = OrderedDict()
 
     def _root(self, source: str) -> Path:
@@ -63,31 +79,41 @@ class ImageReader:
             raise OSError(f"archive {path} ends before the member's {byte_size} bytes")
         return data
 
-    def _index_path(self, archive: Path) -> Path:
+    def _cache_path(self, archive: Path, folder: str, suffix: str) -> Path:
+        # Size and modification time in the name: a replaced archive never meets a stale copy.
         stat = archive.stat()
-        return self.cache_dir / "eol-gzip-index" / f"{archive.name}.{stat.st_size}.{int(stat.st_mtime)}.gzidx"
+        return self.cache_dir / folder / f"{archive.name}.{stat.st_size}.{int(stat.st_mtime)}{suffix}"
 
     def _archive(self, path: Path):
-        import indexed_gzip
-
         key = str(path)
         if key in self._archives:
             self._archives.move_to_end(key)
             return self._archives[key]
-        index = self._index_path(path)
-        if index.exists():
-            archive = indexed_gzip.IndexedGzipFile(str(path), spacing=INDEX_SPACING, index_file=str(index))
-        else:
-            archive = indexed_gzip.IndexedGzipFile(str(path), spacing=INDEX_SPACING)
-            archive.build_full_index()
-            index.parent.mkdir(parents=True, exist_ok=True)
-            partial = index.with_name(f".{index.name}.{os.getpid()}.tmp")
-            archive.export_index(str(partial))
-            os.replace(partial, index)  # several workers may build the same index; the last rename wins
+        archive = self._open_restaged(path) if self.eol_access == "restage" else self._open_indexed(path)
         self._archives[key] = archive
-        while len(self._archives) > OPEN_ARCHIVES:
+        while len(self._archives) > OPEN_ARCHIVES[self.eol_access]:
             _, oldest = self._archives.popitem(last=False)
             oldest.close()
+        return archive
+
+    def _open_restaged(self, path: Path):
+        target = self._cache_path(path, "eol-tar", ".tar")
+        if not target.exists():
+            restage(path, target)
+        return open(target, "rb")
+
+    def _open_indexed(self, path: Path):
+        import indexed_gzip
+
+        index = self._cache_path(path, "eol-gzip-index", ".gzidx")
+        if index.exists():
+            return indexed_gzip.IndexedGzipFile(str(path), spacing=INDEX_SPACING, index_file=str(index))
+        archive = indexed_gzip.IndexedGzipFile(str(path), spacing=INDEX_SPACING)
+        archive.build_full_index()
+        index.parent.mkdir(parents=True, exist_ok=True)
+        partial = index.with_name(f".{index.name}.{os.getpid()}.tmp")
+        archive.export_index(str(partial))
+        os.replace(partial, index)  # several workers may build the same index; the last rename wins
         return archive
 
     def close(self) -> None:
@@ -95,3 +121,36 @@ class ImageReader:
         for archive in self._archives.values():
             archive.close()
         self._archives.clear()
+
+
+def restage(archive: Path, target: Path) -> None:
+    """Decompress `archive` into the plain tar `target`, atomically, once across concurrent workers.
+
+    A truncated archive is restaged as far as it decompresses: its catalogued members all lie before the cut
+    (the ingest stopped listing there), and a read past the end fails like a read of the archive would.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(f".{target.name}.lock"), "a+b") as lock:
+        # The other workers wait rather than decompress it again. On a filesystem without flock, concurrent
+        # restaging only wastes work: the rename stays atomic.
+        with contextlib.suppress(OSError):
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.exists():
+            return
+        partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            with open(archive, "rb") as raw, open(partial, "wb") as out:
+                inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)  # gzip framing
+                while chunk := raw.read(COPY_BUFFER):
+                    out.write(inflater.decompress(chunk))
+                    while inflater.eof and inflater.unused_data:  # a multi-member gzip file
+                        rest = inflater.unused_data
+                        inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+                        out.write(inflater.decompress(rest))
+                out.write(inflater.flush())
+        except zlib.error:
+            pass  # corrupt from here on: keep what decompressed
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        os.replace(partial, target)

@@ -45,6 +45,7 @@ class WriteOptions:
     plan_name: str
     roots: dict[str, Path | None]
     cache_dir: Path
+    eol_access: str = "restage"
     lease_seconds: float = DEFAULT_LEASE_SECONDS
     max_attempts: int = 3
     grace_seconds: float = 60.0
@@ -57,7 +58,8 @@ def write_options(settings, plan_name: str, *, lease_seconds: float = DEFAULT_LE
     return WriteOptions(
         database_url=settings.database_url, plan_name=plan_name,
         roots={source: settings.path(f"{source}_root") for source in ("inat21", "eol", "bioscan")},
-        cache_dir=Path(settings.get_value("cache_dir")).resolve(), lease_seconds=lease_seconds,
+        cache_dir=Path(settings.get_value("cache_dir")).resolve(), eol_access=settings.get_value("eol_access"),
+        lease_seconds=lease_seconds,
         max_attempts=max_attempts, grace_seconds=grace_seconds)
 
 
@@ -147,7 +149,8 @@ def run_one_worker(options: WriteOptions, rank: int | None = None, size: int | N
     signals.install()
     try:
         plan = with_retries(get_plan, engine, options.plan_name)
-        reader = ImageReader(with_retries(source_roots, engine, options.roots), options.cache_dir)
+        reader = ImageReader(with_retries(source_roots, engine, options.roots), options.cache_dir,
+                             options.eol_access)
         context = WorkerContext(engine, plan, Path(plan.out_dir), reader, worker_name(rank, size),
                                 options.lease_seconds, options.max_attempts, signals.stop, signals.abandon)
         end = job_end_time()

@@ -1,0 +1,95 @@
+"""Reading EOL members from their archives: restaged plain tars and gzip seek indexes give the bytes tarfile
+gives, truncated and multi-member archives included, and concurrent workers restage an archive once."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import multiprocessing
+import random
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from etl import config
+from etl.errors import TolError
+from etl.reader import EOL_ACCESS, ImageReader, restage
+
+
+def make_archive(path: Path, members: int, seed: int = 3) -> dict[str, tuple[int, bytes]]:
+    """A .tar.gz of incompressible members; returns name -> (offset in the tar stream, bytes)."""
+    rng = random.Random(seed)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for n in range(members):
+            data = rng.randbytes(rng.randint(1, 300_000))
+            info = tarfile.TarInfo(f"{1000 + n}_7_eol-full-size-copy.jpg")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    path.write_bytes(gzip.compress(buffer.getvalue(), mtime=0))
+    with tarfile.open(path, "r:gz") as tar:
+        return {m.name: (m.offset_data, tar.extractfile(m).read()) for m in tar}
+
+
+@pytest.mark.parametrize("access", EOL_ACCESS)
+def test_every_member_reads_back_exactly(tmp_path: Path, access: str):
+    members = make_archive(tmp_path / "a.tar.gz", 40)
+    reader = ImageReader({"eol": tmp_path}, tmp_path / "cache", access)
+    for name in random.Random(1).sample(sorted(members), len(members)):  # shard order: any order
+        offset, data = members[name]
+        assert reader.read("eol", "a.tar.gz", offset, len(data)) == data
+    reader.close()
+    cached = list((tmp_path / "cache").rglob("*"))
+    if access == "restage":
+        [tar] = [p for p in cached if p.suffix == ".tar"]
+        assert tar.read_bytes() == gzip.decompress((tmp_path / "a.tar.gz").read_bytes())
+    assert not [p for p in cached if p.name.endswith(".tmp")]
+
+
+def test_truncated_archive_serves_members_before_the_cut(tmp_path: Path):
+    members = make_archive(tmp_path / "a.tar.gz", 30)
+    whole = (tmp_path / "a.tar.gz").read_bytes()
+    (tmp_path / "cut.tar.gz").write_bytes(whole[:len(whole) // 2])
+    reader = ImageReader({"eol": tmp_path}, tmp_path / "cache", "restage")
+    ordered = sorted(members.values())
+    first_offset, first = ordered[0]
+    assert reader.read("eol", "cut.tar.gz", first_offset, len(first)) == first
+    last_offset, last = ordered[-1]
+    with pytest.raises(OSError, match="ends before"):
+        reader.read("eol", "cut.tar.gz", last_offset, len(last))
+
+
+def test_multi_member_gzip_is_restaged_whole(tmp_path: Path):
+    parts = [random.Random(n).randbytes(100_000) for n in range(3)]
+    (tmp_path / "m.tar.gz").write_bytes(b"".join(gzip.compress(part, mtime=0) for part in parts))
+    restage(tmp_path / "m.tar.gz", tmp_path / "m.tar")
+    assert (tmp_path / "m.tar").read_bytes() == b"".join(parts)
+
+
+def _restage_in_process(archive: str, target: str) -> None:
+    restage(Path(archive), Path(target))
+
+
+def test_concurrent_workers_restage_once(tmp_path: Path):
+    make_archive(tmp_path / "a.tar.gz", 60)
+    target = tmp_path / "cache" / "a.tar"
+    context = multiprocessing.get_context("forkserver")
+    processes = [context.Process(target=_restage_in_process, args=(str(tmp_path / "a.tar.gz"), str(target)))
+                 for _ in range(4)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(60)
+        assert process.exitcode == 0
+    assert target.read_bytes() == gzip.decompress((tmp_path / "a.tar.gz").read_bytes())
+    assert sorted(p.name for p in target.parent.iterdir()) == [".a.tar.lock", "a.tar"]
+
+
+def test_eol_access_setting_is_checked():
+    assert config.resolve({}, {}).get_value("eol_access") == "restage"
+    assert config.resolve({}, {"TOL_EOL_ACCESS": "gzip-index"}).get_value("eol_access") == "gzip-index"
+    with pytest.raises(TolError, match="eol_access from env TOL_EOL_ACCESS must be one of restage, gzip-index"):
+        config.resolve({}, {"TOL_EOL_ACCESS": "fast"})
+    with pytest.raises(TolError, match="eol_access must be one of"):
+        ImageReader({}, Path("."), "fast")
