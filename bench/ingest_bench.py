@@ -23,7 +23,7 @@ from common import fresh_catalog, peak_rss_mb
 
 from etl import catalog, db
 from etl.ids import inat21_image_id
-from etl.parallel import ordered_map
+from etl.sources import inat21
 from etl.sources.common import UnitResult, make_row
 
 PER_CLASS = 270  # the real iNat21 train average
@@ -43,20 +43,20 @@ def synthetic_unit(unit: tuple[int, int]) -> UnitResult:
     return result
 
 
-def synthetic_units(images: int, workers: int = 2):
+def synthetic_listing(images: int, workers: int = 2) -> catalog.Listing:
     """The listing of `images` images, made by `workers` processes like a real parallel listing."""
     units = [(n, min(PER_CLASS, images - n * PER_CLASS)) for n in range((images + PER_CLASS - 1) // PER_CLASS)]
-    return ordered_map(synthetic_unit, units, workers)
+    return catalog.Listing(synthetic_unit, units, workers, inat21.FIELDS)
 
 
 def measure_one(backend: str, images: int) -> dict:
     with tempfile.TemporaryDirectory() as workdir, fresh_catalog(backend, Path(workdir)) as url:
         engine = db.make_engine(url)
         started = time.monotonic()
-        first = catalog.load_listing(engine, "inat21", "synthetic", lambda: synthetic_units(images))
+        first = catalog.load_listing(engine, "inat21", "synthetic", synthetic_listing(images))
         first_s = time.monotonic() - started
         started = time.monotonic()
-        second = catalog.load_listing(engine, "inat21", "synthetic", lambda: synthetic_units(images))
+        second = catalog.load_listing(engine, "inat21", "synthetic", synthetic_listing(images))
         second_s = time.monotonic() - started
         engine.dispose()
     assert first.added == images and second.unchanged == images

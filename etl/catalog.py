@@ -8,17 +8,20 @@ temporary staging table, then merged with set-based SQL. Killed at any point, it
 from __future__ import annotations
 
 import functools
+import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from etl import bulk
+from etl import bulk, spill
 from etl.errors import TolError
 from etl.models import BioscanMetadata, IngestReject, IngestRun
 from etl.parallel import ordered_map
@@ -35,10 +38,8 @@ STAGE_TYPES = {
     "suspect": "TEXT",
 }
 STAGE = "ingest_stage"
-# Where a first ingest goes straight into `images`. PostgreSQL: COPY, no staging. SQLite: measured slower than
-# staging, whose merge inserts in id order (bench/ingest), so it always stages.
-DIRECT_LOAD = {"postgresql": True, "sqlite": False}
 EXAMPLES = 5
+SPILL_WINDOW = 1024
 
 
 @dataclass
@@ -69,6 +70,34 @@ class IngestSummary:
         if self.rejected > len(self.reject_examples):
             out.append(f"  … all rejects: SELECT path, reason FROM ingest_rejects WHERE run_id = {self.run_id}")
         return out
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A source's listing: `scan` applied to every unit, by `workers` processes, results in unit order."""
+
+    scan: Callable[[Any], UnitResult]
+    units: Sequence[Any]
+    workers: int = 1
+    # The row fields the source fills (its module's FIELDS); scratch files carry only these.
+    fields: tuple[str, ...] = STAGE_COLUMNS
+
+    def results(self, scratch_dir: Path | None = None) -> Iterator[UnitResult]:
+        """Each unit's result; with `scratch_dir`, rows are written to scratch files there instead."""
+        if scratch_dir is None:
+            return ordered_map(self.scan, self.units, self.workers)
+        phases = spill.phase_of_units(len(self.units), self.workers)
+        files_per_phase = min(self.workers, spill.MAX_FILES)
+        work = [(n, phases[n], unit) for n, unit in enumerate(self.units)]
+        # Results hold no rows, so many can wait: the processes keep listing while the writer copies a phase.
+        scan = functools.partial(spill.scan_to_file, self.scan, str(scratch_dir), files_per_phase, self.fields)
+        return ordered_map(scan, work, self.workers, window=SPILL_WINDOW)
+
+
+def _spills(listing: Listing | Callable[[], Iterable[UnitResult]], dialect: str) -> bool:
+    """Whether listing processes should write rows to scratch files: only for SQLite, whose one writer is
+    the bottleneck; PostgreSQL's COPY takes the stream as fast as it comes."""
+    return isinstance(listing, Listing) and listing.workers > 1 and dialect == "sqlite"
 
 
 def _check_root(source: str, root: Path | None) -> Path:
@@ -150,7 +179,7 @@ def ingest(
              "without checking that each has a metadata record")
 
     scan = functools.partial(module.scan_unit, str(root), check_images=check_images)
-    return load_listing(engine, source, str(root), lambda: ordered_map(scan, units, workers),
+    return load_listing(engine, source, str(root), Listing(scan, units, workers, module.FIELDS),
                         top_rejects=top_rejects, metadata=metadata, units_total=len(units), progress=progress)
 
 
@@ -158,43 +187,61 @@ def load_listing(
     engine: Engine,
     source: str,
     root: str,
-    listing: Callable[[], Iterable[UnitResult]],
+    listing: Listing | Callable[[], Iterable[UnitResult]],
     *,
     top_rejects: Iterable[Reject] = (),
     metadata: Path | None = None,
     units_total: int | None = None,
     progress: bool = False,
 ) -> IngestSummary:
-    """Merge a listing of `source` (`listing()` yields one result per unit) into the catalog as one run.
+    """Merge a listing of `source` into the catalog as one run.
 
-    The first ingest of a source loads the listing straight into `images` (COPY on PostgreSQL); should two
-    files share a source identity, that load is rolled back and the listing is made again through the staging
-    table, which reports the duplicates. Later ingests always merge through the staging table.
+    `listing` is a `Listing`, or a callable returning one result per unit. The first ingest of a source
+    loads the rows straight into `images`; should two files share a source identity, that load is rolled
+    back and the rows go through the staging table, which reports the duplicates. Later ingests always merge
+    through the staging table. With SQLite and several listing processes, rows reach the catalog through
+    scratch files (etl/spill.py), deleted when the run ends.
     """
     started = time.monotonic()
     run_id = _start_run(engine, source, root)
     summary = IngestSummary(run_id=run_id, source=source, root=root)
     top_rejects = list(top_rejects)
+    results = listing.results if isinstance(listing, Listing) else (lambda _scratch=None: iter(listing()))
     try:
-        with engine.begin() as connection:
-            rejects = _RejectWriter(connection, run_id, source)
-            if source == "bioscan" and metadata is not None:
-                load_bioscan_metadata(connection, metadata)
-            direct = (source != "bioscan" or metadata is None) and DIRECT_LOAD.get(connection.dialect.name, True) \
-                and connection.execute(
-                text("SELECT 1 FROM images WHERE source = :s LIMIT 1"), {"s": source}).first() is None
-            loaded = direct and _load_directly(connection, summary, listing, rejects, top_rejects, units_total,
-                                               progress)
-            if not loaded:
-                _load_staged(connection, summary, listing, rejects, top_rejects, metadata, units_total, progress)
-            rejects.flush()
-            summary.rejected = rejects.count
-            summary.reject_examples = rejects.examples
-            summary.seconds = time.monotonic() - started
-            connection.execute(update(IngestRun).where(IngestRun.id == run_id).values(
-                status="finished", finished_at=text("CURRENT_TIMESTAMP"), n_listed=summary.listed,
-                n_added=summary.added, n_changed=summary.changed, n_unchanged=summary.unchanged,
-                n_missing=summary.missing, n_rejected=summary.rejected))
+        with ExitStack() as stack:
+            scratch = (Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tol-listing-")))
+                       if _spills(listing, engine.dialect.name) else None)
+            connection = stack.enter_context(engine.connect())
+            attached: list[str] = []
+            # Runs once the transaction is over: SQLite refuses to detach a database a transaction has used.
+            stack.callback(lambda: spill.detach_all(connection.connection.driver_connection, attached))
+            with connection.begin():
+                rejects = _RejectWriter(connection, run_id, source)
+                if source == "bioscan" and metadata is not None:
+                    load_bioscan_metadata(connection, metadata)
+                # A first ingest goes straight into `images` (COPY on PostgreSQL, scratch-file copies on SQLite);
+                # BIOSCAN with metadata needs the staging table to check images against their records.
+                direct = (source != "bioscan" or metadata is None) and connection.execute(
+                    text("SELECT 1 FROM images WHERE source = :s LIMIT 1"), {"s": source}).first() is None
+                bar = stack.enter_context(Progress(total=units_total, unit=UNIT_NAMES[source].split()[-1],
+                                                   desc=source, enabled=progress))
+                if scratch is not None:
+                    assert isinstance(listing, Listing)
+                    _load_spilled(connection, summary, results(scratch), listing.fields, rejects, top_rejects, bar,
+                                  attached, direct=direct, metadata=metadata)
+                else:
+                    fill_directly = functools.partial(_stream_into, results, rejects, top_rejects, bar, direct=True)
+                    fill_stage = functools.partial(_stream_into, results, rejects, top_rejects, bar, direct=False)
+                    if not (direct and _load_directly(connection, summary, fill_directly, rejects)):
+                        _load_staged(connection, summary, fill_stage, rejects, metadata)
+                rejects.flush()
+                summary.rejected = rejects.count
+                summary.reject_examples = rejects.examples
+                summary.seconds = time.monotonic() - started
+                connection.execute(update(IngestRun).where(IngestRun.id == run_id).values(
+                    status="finished", finished_at=text("CURRENT_TIMESTAMP"), n_listed=summary.listed,
+                    n_added=summary.added, n_changed=summary.changed, n_unchanged=summary.unchanged,
+                    n_missing=summary.missing, n_rejected=summary.rejected))
     except KeyboardInterrupt:
         _end_run(engine, run_id, "interrupted")
         raise
@@ -204,47 +251,116 @@ def load_listing(
     return summary
 
 
-def _load_directly(connection: Connection, summary: IngestSummary, listing, rejects: _RejectWriter,
-                   top_rejects: list[Reject], units_total: int | None, progress: bool) -> bool:
-    """First ingest of a source: rows go straight into `images`. False (and nothing kept) on a duplicate."""
+IMAGE_CONSTANTS = ("source", "status", "first_run_id", "last_run_id")
+
+
+def _load_spilled(connection: Connection, summary: IngestSummary, results: Iterator[UnitResult],
+                  fields: tuple[str, ...], rejects: _RejectWriter, top_rejects: list[Reject], bar: Progress,
+                  attached: list[str], *, direct: bool, metadata: Path | None) -> None:
+    """Run a listing whose rows go to scratch files, copying each phase's files as soon as they are complete:
+    straight into `images` on a first ingest, else (or on a duplicate identity) through the staging table."""
+    raw = connection.connection.driver_connection
+    for reject in top_rejects:
+        rejects.add(reject)
+    duplicate = False
+    added = 0
+    phase, files = 0, set()
+
+    def finish_phase() -> None:
+        nonlocal duplicate, added
+        schemas = spill.attach(raw, sorted(files), attached)
+        files.clear()
+        if direct and not duplicate:
+            try:
+                added += _copy_files(connection, summary, schemas=schemas, fields=fields, direct=True)
+            except IntegrityError:
+                duplicate = True  # the rows are removed below; keep listing, the staging table will need them
+
+    for result in results:
+        if result.phase != phase:
+            finish_phase()
+            phase = result.phase
+        for reject in result.rejects:
+            rejects.add(reject)
+        if result.spill_file is not None:
+            files.add(result.spill_file)
+        summary.listed += result.n_rows
+        bar.advance(1, images=result.n_rows)
+    finish_phase()
+    if direct and not duplicate:
+        summary.added = added
+        _analyze_loaded_images(connection)
+        return
+    if direct:
+        # A first ingest: every row of this source is this run's.
+        connection.execute(text("DELETE FROM images WHERE source = :s"), {"s": summary.source})
+    _load_staged(connection, summary, functools.partial(_copy_files, schemas=attached, fields=fields, direct=False),
+                 rejects, metadata)
+
+
+def _copy_files(connection: Connection, summary: IngestSummary, *, schemas: list[str], fields: tuple[str, ...],
+                direct: bool) -> int:
+    """Copy the rows of attached scratch files into `images` (`direct`) or the staging table."""
+    columns = ", ".join(f'"{c}"' for c in fields)
+    count = 0
+    for schema in schemas:
+        if direct:
+            statement = (f"INSERT INTO images ({columns}, {', '.join(IMAGE_CONSTANTS)}) "
+                         f"SELECT {columns}, ?, 'present', ?, ? FROM {schema}.{spill.SPILL_TABLE}")
+            params: tuple = (summary.source, summary.run_id, summary.run_id)
+        else:
+            statement = (f"INSERT INTO {STAGE} (seq, {columns}) "
+                         f"SELECT {spill.order_key_sql()}, {columns} FROM {schema}.{spill.SPILL_TABLE}")
+            params = ()
+        count += connection.exec_driver_sql(statement, params).rowcount
+    return count
+
+
+def _stream_into(results: Callable[[], Iterator[UnitResult]], rejects: _RejectWriter, top_rejects: list[Reject],
+                 bar: Progress, connection: Connection, summary: IngestSummary, *, direct: bool) -> int:
+    """Run the listing and stream its rows into `images` (`direct`) or the staging table."""
+    for reject in top_rejects:
+        rejects.add(reject)
+    rows = _stream_rows(results(), rejects, bar)
+    if direct:
+        constants = (summary.source, "present", summary.run_id, summary.run_id)
+        return bulk.load_rows(connection, "images", (*STAGE_COLUMNS, *IMAGE_CONSTANTS),
+                              (row[1:] + constants for row in rows))
+    return bulk.load_rows(connection, STAGE, ("seq", *STAGE_COLUMNS), rows)
+
+
+def _load_directly(connection: Connection, summary: IngestSummary, fill: Callable[[Connection, IngestSummary], int],
+                   rejects: _RejectWriter) -> bool:
+    """First ingest of a source: rows go straight into `images`. False (and nothing kept, rejects included:
+    the staging fallback lists the source again) on a duplicate source identity."""
     import sqlite3
 
     import psycopg
 
     savepoint = connection.begin_nested()
     try:
-        for reject in top_rejects:
-            rejects.add(reject)
-        constants = (summary.source, "present", summary.run_id, summary.run_id)
-        with Progress(total=units_total, unit=UNIT_NAMES[summary.source].split()[-1], desc=summary.source,
-                      enabled=progress) as bar:
-            rows = (row[1:] + constants for row in _stream_rows(iter(listing()), rejects, bar))
-            summary.listed = bulk.load_rows(connection, "images",
-                                            (*STAGE_COLUMNS, "source", "status", "first_run_id", "last_run_id"),
-                                            rows)
+        count = fill(connection, summary)
         rejects.flush()
         savepoint.commit()
     except (IntegrityError, sqlite3.IntegrityError, psycopg.errors.IntegrityError):
         savepoint.rollback()
         rejects.reset()
         return False
-    summary.added = summary.listed
-    # Statistics for the planner: later merges join millions of rows against a table it would think empty.
-    connection.exec_driver_sql("ANALYZE images")
+    summary.listed = summary.added = count
+    _analyze_loaded_images(connection)
     return True
 
 
-def _load_staged(connection: Connection, summary: IngestSummary, listing, rejects: _RejectWriter,
-                 top_rejects: list[Reject], metadata: Path | None, units_total: int | None,
-                 progress: bool) -> None:
-    """Stream the listing into a staging table, then merge it into `images` with set-based SQL."""
-    for reject in top_rejects:
-        rejects.add(reject)
+def _analyze_loaded_images(connection: Connection) -> None:
+    # Statistics for the planner: later merges join millions of rows against a table it would think empty.
+    connection.exec_driver_sql("ANALYZE images")
+
+
+def _load_staged(connection: Connection, summary: IngestSummary, fill: Callable[[Connection, IngestSummary], int],
+                 rejects: _RejectWriter, metadata: Path | None) -> None:
+    """Fill the staging table, then merge it into `images` with set-based SQL."""
     bulk.create_temp_table(connection, STAGE, [("seq", "BIGINT"), *STAGE_TYPES.items()])
-    with Progress(total=units_total, unit=UNIT_NAMES[summary.source].split()[-1], desc=summary.source,
-                  enabled=progress) as bar:
-        rows = _stream_rows(iter(listing()), rejects, bar)
-        summary.listed = bulk.load_rows(connection, STAGE, ("seq", *STAGE_COLUMNS), rows)
+    summary.listed = fill(connection, summary)
     if connection.dialect.name == "sqlite":
         # SQLite's merge probes the listing by id; PostgreSQL hash-joins it and needs no index.
         connection.exec_driver_sql(f"CREATE INDEX ix_{STAGE}_id ON {STAGE} (id)")

@@ -74,8 +74,10 @@ def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA synchronous = NORMAL")
-        # The default 2 MB page cache makes bulk merges into large indexes disk-bound.
+        # The default 2 MB page caches make bulk merges into large indexes disk-bound.
         cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KB}")
+        # The ingest staging table and its index live in the temporary database, whose cache is separate.
+        cursor.execute(f"PRAGMA temp.cache_size = -{SQLITE_CACHE_KB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

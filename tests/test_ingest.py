@@ -262,3 +262,78 @@ def test_first_ingest_with_a_duplicate_identity_falls_back_and_reports_it(catalo
     assert "duplicate" in summary.reject_examples[0].reason and summary.reject_examples[0].path.startswith("a2")
     with engine.connect() as connection:
         assert connection.execute(text("SELECT COUNT(*) FROM images")).scalar_one() == 3
+
+
+@pytest.mark.parametrize("units", [6, 40])
+def test_parallel_first_ingest_with_a_duplicate_falls_back_keeping_every_reject(catalog_url, engine_of, units):
+    """Two listing processes (on SQLite through scratch files, in several phases when there are enough
+    units): a duplicate found while copying rolls the direct load back and the staging path reports it."""
+    from tests.helpers import eol_unit_with_a_duplicate
+
+    engine = engine_of(catalog_url)
+    summary = catalog.load_listing(engine, "eol", "/x", catalog.Listing(
+        eol_unit_with_a_duplicate, list(range(units)), workers=2, fields=eol.FIELDS))
+    assert (summary.listed, summary.added, summary.rejected) == (3 * (units - 1), 3 * (units - 1), units + 1)
+    with engine.connect() as connection:
+        rejects = [row[0] for row in connection.execute(text(
+            "SELECT reason FROM ingest_rejects WHERE run_id = :r ORDER BY id"), {"r": summary.run_id})]
+        kept = connection.execute(text(
+            "SELECT path FROM images WHERE eol_content_id = 2 AND eol_page_id = 7")).scalar_one()
+        assert connection.execute(text("SELECT COUNT(*) FROM images")).scalar_one() == 3 * (units - 1)
+    assert sum("duplicate" in reason for reason in rejects) == 1 and len(rejects) == units + 1
+    assert kept == "a0.tar.gz"  # the first listed wins, whichever process listed it
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_sources_fill_only_their_declared_fields(sample_collection: Path, source: str):
+    """Scratch files carry a source's FIELDS only, so any other field a scan fills would be lost."""
+    from etl.sources.common import STAGE_COLUMNS
+
+    module = catalog.SOURCE_MODULES[source]
+    units, _ = module.list_units(roots(sample_collection)[source])
+    undeclared = [i for i, name in enumerate(STAGE_COLUMNS) if name not in module.FIELDS]
+    rows = [row for unit in units for row in module.scan_unit(str(roots(sample_collection)[source]), unit).rows]
+    assert rows and set(module.FIELDS) <= set(STAGE_COLUMNS)
+    assert all(row[i] is None for row in rows for i in undeclared)
+    assert all(row[STAGE_COLUMNS.index(name)] is not None for row in rows for name in module.FIELDS
+               if name != "suspect")
+
+
+@pytest.mark.parametrize("name", ["eol/1/2", "inat21/0/00000000-0000-4000-8000-000000000000.jpg",
+                                  "bioscan/113/Ω-ünïcode.jpg", "", "x" * 500]
+                         + [f"inat21/{n}/{n:08x}.jpg" for n in range(0, 4096, 7)])
+def test_fast_uuid5_equals_the_standard_library(name: str):
+    assert ids.uuid5_text(name) == str(uuid.uuid5(ids.PROJECT_NAMESPACE, name))
+
+
+def test_sample_names_stay_unique_for_large_collections():
+    """A 300k-image collection needs ~20k species: more genus names than two syllables can make."""
+    import random
+
+    from etl.sampledata import synthetic_species
+
+    species = synthetic_species(random.Random(1), 20_000)
+    assert len(species) == 20_000
+    families = {item.ranks[4] for item in species}
+    genera = {item.ranks[5] for item in species}
+    assert len(genera) > 1200 and len(families) > 1000
+
+
+@pytest.mark.parametrize("units, workers, sizes", [
+    (1, 2, [1]),
+    (2, 2, [1, 1]),
+    (6, 2, [1, 2, 2, 1]),
+    (100, 2, [10, 40, 40, 10]),
+    (100, 3, [50, 50]),
+    (100, 8, [100]),
+    (100, 20, [100]),
+])
+def test_listing_phases_are_ordered_with_short_ends(units: int, workers: int, sizes: list[int]):
+    from collections import Counter
+
+    from etl.spill import MAX_FILES, phase_of_units
+
+    phases = phase_of_units(units, workers)
+    assert phases == sorted(phases) and len(phases) == units
+    assert [Counter(phases)[p] for p in range(len(sizes))] == sizes
+    assert len(sizes) * min(workers, MAX_FILES) <= MAX_FILES  # every phase's files can be attached at once

@@ -47,6 +47,9 @@ class ImageRow(NamedTuple):
 
 
 STAGE_COLUMNS = ImageRow._fields
+# The fields every source fills; each source module's FIELDS adds its own identity fields. The rest stay NULL,
+# so scratch files (etl/spill.py) need not carry them.
+COMMON_FIELDS = ("id", "path", "byte_size", "split_hash", "suspect")
 
 
 class Reject(NamedTuple):
@@ -62,6 +65,15 @@ class UnitResult:
 
     rows: list[tuple] = field(default_factory=list)  # in ImageRow's field order
     rejects: list[Reject] = field(default_factory=list)
+    # When the rows were written to a scratch file instead (etl/spill.py): how many, where, in which phase.
+    spilled_rows: int = 0
+    spill_file: str | None = None
+    phase: int = 0
+
+    @property
+    def n_rows(self) -> int:
+        """How many images the unit holds, wherever its rows are."""
+        return len(self.rows) + self.spilled_rows
 
 
 def make_row(image_id: str, path: str, byte_size: int, suspect: str | None = None, *,
