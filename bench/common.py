@@ -17,7 +17,18 @@ PG_ADMIN_URL = os.environ.get("TOL_BENCH_PG_URL", "postgresql+psycopg://postgres
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MB."""
+    """Peak resident memory of this process so far, in MB.
+
+    Linux's `ru_maxrss` survives fork and exec, so a measuring child started by a parent that once held a lot
+    (say, while generating a sample collection) would report the parent's peak; the kernel's VmHWM belongs
+    to this process image alone.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

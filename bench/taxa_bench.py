@@ -36,26 +36,35 @@ def word(rng: random.Random, n: int) -> str:
 CHUNK = 10_000
 
 
-def image_units(source: str, count: int, pages: list[int], n_classes: int):
-    """`count` synthetic images of `source`, in chunks of CHUNK rows (bounded memory at any count)."""
-    for start in range(0, count, CHUNK):
-        result = UnitResult()
-        for n in range(start, min(count, start + CHUNK)):
-            if source == "eol":
-                page = pages[n % len(pages)]
-                result.rows.append(make_row(eol_image_id(n, page), f"a{n % 63}.tar.gz", 1,
-                                            member=f"{n}_{page}_eol-full-size-copy.jpg", member_offset=0,
-                                            eol_content_id=n, eol_page_id=page))
-            elif source == "inat21":
-                cls = n % n_classes
-                name = f"{n:08x}-0000-4000-8000-000000000000.jpg"
-                result.rows.append(make_row(inat21_image_id(cls, name), f"c/{name}", 1, inat21_filename=name,
-                                            inat21_cls_name=f"Animalia_P{cls % 9}_C{cls % 31}_O{cls % 97}_"
-                                            f"F{cls % 301}_G{cls}_s{cls}", inat21_cls_num=cls))
-            else:
-                result.rows.append(make_row(bioscan_image_id(1 + n % 113, f"{n}.jpg"), f"part/{n}.jpg", 1,
-                                            bioscan_part=1 + n % 113, bioscan_filename=f"{n}.jpg"))
-        yield result
+def image_unit(spec: tuple[str, int, int, int, int, int]) -> UnitResult:
+    """Synthetic images `start`..`stop` of `source` (one listing unit), over pages `first_page`.. and classes."""
+    source, start, stop, first_page, n_pages, n_classes = spec
+    result = UnitResult()
+    for n in range(start, stop):
+        if source == "eol":
+            page = first_page + n % n_pages
+            result.rows.append(make_row(eol_image_id(n, page), f"a{n % 63}.tar.gz", 1,
+                                        member=f"{n}_{page}_eol-full-size-copy.jpg", member_offset=0,
+                                        eol_content_id=n, eol_page_id=page))
+        elif source == "inat21":
+            cls = n % n_classes
+            name = f"{n:08x}-0000-4000-8000-000000000000.jpg"
+            result.rows.append(make_row(inat21_image_id(cls, name), f"c/{name}", 1, inat21_filename=name,
+                                        inat21_cls_name=f"Animalia_P{cls % 9}_C{cls % 31}_O{cls % 97}_"
+                                        f"F{cls % 301}_G{cls}_s{cls}", inat21_cls_num=cls))
+        else:
+            result.rows.append(make_row(bioscan_image_id(1 + n % 113, f"{n}.jpg"), f"part/{n}.jpg", 1,
+                                        bioscan_part=1 + n % 113, bioscan_filename=f"{n}.jpg"))
+    return result
+
+
+def image_listing(source: str, count: int, pages: list[int], n_classes: int, workers: int = 2) -> catalog.Listing:
+    """`count` synthetic images of `source` in units of CHUNK rows, listed by `workers` processes like
+    `tol ingest` (bounded memory at any count)."""
+    assert pages == list(range(pages[0], pages[0] + len(pages)))
+    units = [(source, start, min(count, start + CHUNK), pages[0], len(pages), n_classes)
+             for start in range(0, count, CHUNK)]
+    return catalog.Listing(image_unit, units, workers, catalog.SOURCE_MODULES[source].FIELDS)
 
 
 def build(url: str, images: int, keys: int, shares: tuple[float, float, float] = (0.7, 0.2, 0.1)) -> dict:
@@ -107,8 +116,7 @@ def build(url: str, images: int, keys: int, shares: tuple[float, float, float] =
     load_started = time.perf_counter()
     for source, count in (("eol", int(images * shares[0])), ("inat21", int(images * shares[1])),
                           ("bioscan", int(images * shares[2]))):
-        catalog.load_listing(engine, source, "synthetic",
-                             lambda source=source, count=count: image_units(source, count, pages, n_classes))
+        catalog.load_listing(engine, source, "synthetic", image_listing(source, count, pages, n_classes))
     load_seconds = time.perf_counter() - load_started
     with engine.begin() as connection:
         connection.exec_driver_sql("INSERT INTO ref_resources (name, path, n_rows, sha256) "

@@ -19,7 +19,7 @@ import random
 import tarfile
 import uuid
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -155,11 +155,15 @@ def synthetic_species(rng: random.Random, count: int) -> list[Species]:
     seen: set[str] = set()
 
     def unique(syllables: int, ending: str) -> str:
+        # Names grow a syllable after every 20 collisions: large collections need more names than two
+        # syllables can make (20² × endings), and small ones draw exactly as before.
+        attempts = 0
         while True:
-            value = _word(rng, syllables, ending).capitalize()
+            value = _word(rng, syllables + attempts // 20, ending).capitalize()
             if value not in seen:
                 seen.add(value)
                 return value
+            attempts += 1
 
     branches: list[tuple[str, ...]] = []
     for kingdom, _ in KINGDOMS:
@@ -434,20 +438,24 @@ def generate(out: str | Path, images: int = 5000, seed: int = 0) -> Expected:
         eol_pages.append(page)
         page_species[page] = item
     per_page = max(1, targets["eol"] // len(eol_pages))
-    members: list[tuple[str, bytes]] = []
+    # (name, size, seed): a member's JPEG is made from its own seed only when its archive is written, so a large
+    # collection never holds its EOL images in memory.
+    members: list[tuple[str, tuple[int, int], int]] = []
     content_id = 10_000_000
     eol_images: dict[int, list[str]] = {}
     for page in eol_pages:
         for _ in range(per_page if page not in (1000090, 49672921) else max(per_page, 4)):
             content_id += rng.randint(1, 999)
             name = f"{content_id}_{page}_eol-full-size-copy.jpg"
-            members.append((name, _jpeg(rng, rng.choice([(800, 600), (600, 800), (1024, 683), (640, 640)]))))
+            members.append((name, rng.choice([(800, 600), (600, 800), (1024, 683), (640, 640)]),
+                            rng.getrandbits(64)))
             eol_images.setdefault(page, []).append(name)
     rng.shuffle(members)
     archive_size = max(5, len(members) // 4)
     archives = [members[start:start + archive_size] for start in range(0, len(members), archive_size)]
     for number, archive in enumerate(archives, start=1):
-        _write_archive(eol_root / f"media_{number:04d}.tar.gz", archive)
+        _write_archive(eol_root / f"media_{number:04d}.tar.gz",
+                       ((name, _jpeg(random.Random(seed), size)) for name, size, seed in archive))
         expected.catalogued["eol"] += len(archive)
     hostile_members = []
     for kind in ("cmyk", "exif-rotated", "truncated", "palette-transparency", "zero-byte"):
@@ -525,9 +533,12 @@ def _tar_bytes(members: list[tuple[str, bytes]]) -> bytes:
     return buffer.getvalue()
 
 
-def _write_archive(path: Path, members: list[tuple[str, bytes]]) -> None:
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as compressed:
-        compressed.write(_tar_bytes(members))
+def _write_archive(path: Path, members: Iterable[tuple[str, bytes]]) -> None:
+    """Write members into a .tar.gz as they come (streamed: one member in memory at a time)."""
+    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as compressed, \
+            tarfile.open(fileobj=compressed, mode="w|", format=tarfile.USTAR_FORMAT) as archive:
+        for name, data in members:
+            archive.addfile(_tar_info(name, len(data)), io.BytesIO(data))
 
 
 def _write_truncated_archive(path: Path, members: list[tuple[str, bytes]]) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -381,7 +382,8 @@ def eol_index_from_rows(corrections: dict, dh_rows: Iterable[tuple], scraped_row
         words = canonical.split()
         if rank == "species" and len(words) == 2 and canonical[:1].isupper():
             index.binomial_pages.add(page)
-        index.pages[page] = (rank, canonical.lower(), parent)
+        # One shared string per rank name: the real DH has 2.5M rows.
+        index.pages[page] = (sys.intern(rank), canonical.lower(), parent)
         if rank == "genus":
             genus_pages[canonical.lower()] = page
     for page, scientific in scraped_rows:
@@ -603,14 +605,15 @@ def _write_taxa(connection: Connection, taxa: list[Taxon], common: dict[str, str
         ("id", "BIGINT"), *((r, "TEXT") for r in RANK_NAMES),
         ("scientific_name", "TEXT"), ("taxonomic_name", "TEXT"), ("tagged_name", "TEXT"), ("common_name", "TEXT"),
         *((f"class_index_{r}", "INTEGER") for r in RANK_NAMES)])
-    rows = []
-    for taxon in taxa:
-        shown = names(taxon)
-        rows.append((taxon_id(taxon), *taxon, shown.scientific, shown.taxonomic, shown.tagged,
-                     common.get(shown.scientific, ""), *indices[taxon]))
+    def rows():  # streamed: a list of every taxon's row would double the stage's peak memory
+        for taxon in taxa:
+            shown = names(taxon)
+            yield (taxon_id(taxon), *taxon, shown.scientific, shown.taxonomic, shown.tagged,
+                   common.get(shown.scientific, ""), *indices[taxon])
+
     columns = ("id", *RANK_NAMES, "scientific_name", "taxonomic_name", "tagged_name", "common_name",
                *(f"class_index_{r}" for r in RANK_NAMES))
-    bulk.load_rows(connection, "taxa_stage", columns, rows)
+    bulk.load_rows(connection, "taxa_stage", columns, rows())
     quoted = ", ".join(f'"{c}"' for c in columns)
     # Replace the taxa wholesale: names and class indices depend on the whole set.
     for table in ("names_eol_pages", "names_inat21_classes", "names_bioscan_labels"):
