@@ -338,7 +338,7 @@ class RefEolTaxon(Base):
     canonical_name: Mapped[str] = mapped_column(Text, server_default="")
     page_id: Mapped[int | None] = mapped_column(BigInteger)
 
-    __table_args__ = (Index(None, "taxon_id"),)
+    __table_args__ = (Index(None, "taxon_id"), Index(None, "page_id"))
 
 
 class RefEolScraped(Base):
