@@ -57,7 +57,7 @@ def server_settings(url: str) -> str:
         engine.dispose()
 
 
-def run_stage(stage: str, url: str, images: int, taxa: int, workdir: str) -> dict:
+def run_stage(stage: str, url: str, images: int, taxa: int, dh_rows: int, workdir: str) -> dict:
     """One stage in this process; returns its figures."""
     from etl import exclusions, export, shards, splits, taxonomy
 
@@ -68,8 +68,8 @@ def run_stage(stage: str, url: str, images: int, taxa: int, workdir: str) -> dic
     if stage == "ingest-load":
         from taxa_bench import build
 
-        shape = build(url, images, taxa, SHARES)
-        extra = {"seconds_images_only": shape["load_seconds"]}
+        shape = build(url, images, taxa, SHARES, dh_rows)
+        extra = {"seconds_images_only": shape["load_seconds"], "dh_rows": shape["dh_rows"]}
     elif stage == "taxa resolve":
         summary = taxonomy.resolve(engine)
         extra = {"taxa": summary.taxa}
@@ -128,14 +128,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--images", type=int, default=10_000_000)
     parser.add_argument("--taxa", type=int, default=450_000, help="Distinct naming keys.")
+    parser.add_argument("--dh-rows", type=int, default=2_500_000,
+                        help="Dynamic Hierarchy rows, most for pages no image shows (the real DH has 2.5M).")
+    parser.add_argument("--stages", default=",".join(STAGES),
+                        help="Comma-separated stages to run, in order (each needs the ones before it).")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--stage", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stage:
         stage, url, images, workdir = args.stage
-        print(json.dumps(run_stage(stage, url, int(images), args.taxa, workdir)))
+        print(json.dumps(run_stage(stage, url, int(images), args.taxa, args.dh_rows, workdir)))
         return
-    print(f"scale benchmark: {args.images:,} images, {args.taxa:,} naming keys, {os.cpu_count()} CPUs")
+    stages = args.stages.split(",")
+    unknown = [stage for stage in stages if stage not in STAGES]
+    if unknown:
+        parser.error(f"--stages: unknown stage {unknown[0]!r}; choose from {', '.join(STAGES)}")
+    print(f"scale benchmark: {args.images:,} images, {args.taxa:,} naming keys, DH of {args.dh_rows:,} rows, "
+          f"{os.cpu_count()} CPUs")
     for backend in args.backends.split(","):
         with tempfile.TemporaryDirectory(dir=os.environ.get("TOL_BENCH_DIR")) as workdir, \
                 fresh_catalog(backend, Path(workdir)) as url:
@@ -143,8 +152,9 @@ def main() -> None:
             if backend == "postgresql":
                 print("  server settings: " + server_settings(url))
             print(f"  {'stage':<18} {'wall':>9} {'rows/s':>12} {'peak RSS':>9} {'db size':>9}  notes")
-            for stage in STAGES:
-                out = subprocess.run([sys.executable, __file__, "--taxa", str(args.taxa), "--stage", stage, url,
+            for stage in stages:
+                out = subprocess.run([sys.executable, __file__, "--taxa", str(args.taxa), "--dh-rows",
+                                      str(args.dh_rows), "--stage", stage, url,
                                       str(args.images), workdir], capture_output=True, text=True)
                 if out.returncode != 0:
                     print(f"  {stage:<18} FAILED: {out.stderr.strip().splitlines()[-1]}")

@@ -9,6 +9,7 @@ SQL — in a fresh process, reporting its wall time and peak RSS.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import subprocess
@@ -67,8 +68,10 @@ def image_listing(source: str, count: int, pages: list[int], n_classes: int, wor
     return catalog.Listing(image_unit, units, workers, catalog.SOURCE_MODULES[source].FIELDS)
 
 
-def build(url: str, images: int, keys: int, shares: tuple[float, float, float] = (0.7, 0.2, 0.1)) -> dict:
-    """A catalog of `images` images over `keys` naming keys; `shares` of EOL, iNat21 and BIOSCAN images."""
+def build(url: str, images: int, keys: int, shares: tuple[float, float, float] = (0.7, 0.2, 0.1),
+          dh_size: int = 0) -> dict:
+    """A catalog of `images` images over `keys` naming keys; `shares` of EOL, iNat21 and BIOSCAN images; a DH
+    of at least `dh_size` rows."""
     rng = random.Random(5)
     engine = db.make_engine(url)
     n_pages, n_classes = int(keys * 0.7), int(keys * 0.2)
@@ -100,11 +103,22 @@ def build(url: str, images: int, keys: int, shares: tuple[float, float, float] =
         if n % 2 == 0:
             vernaculars.append((n, next_page, binomial, f"{word(rng, 2).capitalize()} thing", "eng", 1))
         next_page += 1
+    genera, first_extra_row, first_extra_page = parents, len(dh_rows) + 1, next_page
+
+    def extra_rows():
+        """Pages no image shows, as most of the real DH's 2.5M rows are: more species of the same genera.
+        Streamed, so that the bench's own rows do not count in the stage's peak memory."""
+        for n in range(max(0, dh_size - first_extra_row + 1)):
+            genus_id, _, ranks = genera[n % len(genera)]
+            yield (first_extra_row + n, f"EOL-X{n}", genus_id, "species", f"{ranks[-1]} extra{n}",
+                   first_extra_page + n)
+
     labels = [(f"Order{n % 40}", f"Family{n % 700}", f"Genus{n}" if n % 2 else "not_classified",
                f"Genus{n} sp{n}" if n % 4 == 1 else "not_classified") for n in range(n_labels)]
     with engine.begin() as connection:
         bulk.load_rows(connection, "ref_eol_taxa", ("row_no", "taxon_id", "parent_taxon_id", "rank",
-                                                     "canonical_name", "page_id"), dh_rows)
+                                                     "canonical_name", "page_id"),
+                       itertools.chain(dh_rows, extra_rows()))
         bulk.load_rows(connection, "ref_itis_chains", ("row_no", "kingdom", "phylum", "class", "order", "family",
                                                         "genus", "species", "vernacular", "vernacular_lang"),
                        itis_rows)
@@ -123,6 +137,7 @@ def build(url: str, images: int, keys: int, shares: tuple[float, float, float] =
                                    "VALUES ('eol_taxa', 'synthetic', 0, '')")
     engine.dispose()
     return {"keys": keys, "pages": n_pages, "classes": n_classes, "labels": n_labels,
+            "dh_rows": max(len(dh_rows), dh_size),
             "load_seconds": load_seconds}
 
 
@@ -140,6 +155,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--images", type=int, default=1_000_000)
     parser.add_argument("--taxa", type=int, default=50_000, help="Distinct naming keys.")
+    parser.add_argument("--dh-rows", type=int, default=0,
+                        help="Grow the Dynamic Hierarchy to this many rows with pages no image shows (real: 2.5M).")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -150,7 +167,7 @@ def main() -> None:
     for backend in args.backends.split(","):
         with tempfile.TemporaryDirectory() as workdir, fresh_catalog(backend, Path(workdir)) as url:
             started = time.perf_counter()
-            shape = build(url, args.images, args.taxa)
+            shape = build(url, args.images, args.taxa, dh_size=args.dh_rows)
             built = time.perf_counter() - started
             out = subprocess.run([sys.executable, __file__, "--measure", url], check=True, capture_output=True,
                                  text=True)

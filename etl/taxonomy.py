@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import bindparam, delete, insert, text
+from sqlalchemy import delete, insert, text
 from sqlalchemy.engine import Connection, Engine
 
 from etl import bulk
@@ -403,13 +403,11 @@ def eol_index_from_rows(corrections: dict, dh_rows: Iterable[tuple], scraped_row
     return index
 
 
-PAGES_PER_QUERY = 5_000
-
-DH_ROWS_OF_PAGES = text("""
+DH_ROWS_OF_PAGES = """
     SELECT c.row_no, c.page_id, c.rank, c.canonical_name, p.page_id
-    FROM ref_eol_taxa AS c
-    LEFT JOIN ref_eol_taxa AS p ON p.taxon_id = c.parent_taxon_id AND p.page_id IS NOT NULL
-    WHERE c.page_id IN :pages""").bindparams(bindparam("pages", expanding=True))
+    FROM dh_pages_wanted AS w
+    JOIN ref_eol_taxa AS c ON c.page_id = w.page_id
+    LEFT JOIN ref_eol_taxa AS p ON p.taxon_id = c.parent_taxon_id AND p.page_id IS NOT NULL"""
 
 
 def build_eol_index(connection: Connection, corrections: dict, wanted_pages: set[int]) -> EolIndex:
@@ -418,6 +416,7 @@ def build_eol_index(connection: Connection, corrections: dict, wanted_pages: set
     Gives the same taxa as indexing every DH row, but reads only the rows that a walk from a wanted page can
     meet: the rows of the wanted pages, of the genus pages their scraped names may hang from, and of every
     ancestor of these. The real DH has about 2.5M rows; holding them all in Python cost about 1 GB.
+    Must run inside a transaction (the level table is dropped at commit on PostgreSQL).
     """
     scraped = [(page, name) for page, name in connection.execute(text(
         "SELECT page_id, scientific_name FROM ref_eol_scraped ORDER BY row_no")) if page in wanted_pages]
@@ -432,22 +431,26 @@ def build_eol_index(connection: Connection, corrections: dict, wanted_pages: set
         "SELECT page_id, canonical_name FROM ref_eol_taxa WHERE rank = 'genus' AND page_id IS NOT NULL"))
         if canonical.lower() in genus_words}
     seed_parents = {seed["page_id"]: seed["parent_page_id"] for seed in corrections.get("eol_page_seeds", [])}
+    bulk.create_temp_table(connection, "dh_pages_wanted", [("page_id", "BIGINT")])
     rows: list[tuple] = []
     needed: set[int] = set()
     frontier = set(wanted_pages) | genus_pages
     while frontier:
         needed |= frontier
         parents = {seed_parents[page] for page in frontier if page in seed_parents}
-        from_dh = sorted(page for page in frontier if page not in seed_parents)
-        for start in range(0, len(from_dh), PAGES_PER_QUERY):
-            batch = connection.execute(DH_ROWS_OF_PAGES, {"pages": from_dh[start:start + PAGES_PER_QUERY]}).all()
-            batch.sort(key=lambda row: row[0])
-            first_seen: set[int] = set()
-            for row in batch:
-                if row[1] not in first_seen:  # only a page's first row gives its parent (first row wins)
-                    first_seen.add(row[1])
-                    parents.add(row[4])
-            rows += batch
+        # One level of the walk per query, through a table of the level's pages: a few levels in all.
+        connection.exec_driver_sql("DELETE FROM dh_pages_wanted")
+        bulk.load_rows(connection, "dh_pages_wanted", ("page_id",),
+                       ((page,) for page in sorted(frontier) if page not in seed_parents))
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("ANALYZE dh_pages_wanted")
+        level = sorted(connection.exec_driver_sql(DH_ROWS_OF_PAGES).all(), key=lambda row: row[0])
+        first_seen: set[int] = set()
+        for row in level:
+            if row[1] not in first_seen:  # only a page's first row gives its parent (first row wins)
+                first_seen.add(row[1])
+                parents.add(row[4])
+        rows += level
         frontier = {page for page in parents if page is not None and page not in needed}
     rows.sort(key=lambda row: row[0])
     return eol_index_from_rows(corrections, (row[1:] for row in rows), scraped, wanted_pages)
