@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from etl.errors import TolError
+from etl.reader import EOL_ACCESS
 
 ENV_PREFIX = "TOL_"
 CONFIG_ENV = "TOL_CONFIG"
@@ -63,7 +64,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("eol_access", "str", "restage",
             "how shard writers read EOL members: `restage` (each archive decompressed once into cache_dir, then "
             "one seek per image; needs about the archives' size on disk) or `gzip-index` (seek indexes only, "
-            "each read inflates up to 4 MiB)", choices=("restage", "gzip-index")),
+            "each read inflates up to 4 MiB)", choices=EOL_ACCESS),
     Setting("workers", "int", 2, "local worker processes for parallel stages"),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

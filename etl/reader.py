@@ -30,7 +30,7 @@ from etl.errors import TolError
 # 32 KiB per seek point in memory, so only a few stay open.
 OPEN_ARCHIVES = {"restage": 256, "gzip-index": 4}
 INDEX_SPACING = 4 * 1024 * 1024
-EOL_ACCESS = ("restage", "gzip-index")
+EOL_ACCESS = tuple(OPEN_ARCHIVES)  # the values of the `eol_access` setting
 COPY_BUFFER = 4 * 1024 * 1024
 
 

@@ -382,7 +382,7 @@ def eol_index_from_rows(corrections: dict, dh_rows: Iterable[tuple], scraped_row
         words = canonical.split()
         if rank == "species" and len(words) == 2 and canonical[:1].isupper():
             index.binomial_pages.add(page)
-        # One shared string per rank name: the real DH has 2.5M rows.
+        # One shared string per rank name: hundreds of thousands of pages share a dozen ranks.
         index.pages[page] = (sys.intern(rank), canonical.lower(), parent)
         if rank == "genus":
             genus_pages[canonical.lower()] = page
@@ -420,13 +420,10 @@ def build_eol_index(connection: Connection, corrections: dict, wanted_pages: set
     """
     scraped = [(page, name) for page, name in connection.execute(text(
         "SELECT page_id, scientific_name FROM ref_eol_scraped ORDER BY row_no")) if page in wanted_pages]
-    genus_words = set()
-    for _, name in scraped:
-        words = clean_name(name).split()
-        if len(words) > 1:
-            genus_words.add(words[0])
+    # The genus word of each scraped species name, as eol_index_from_rows reads it.
+    genus_words = {words[0] for words in (clean_name(name).split() for _, name in scraped) if len(words) > 1}
     # Every page with a genus row of one of those names: which of them is the genus page is decided by
-    # eol_index_from_rows, from all the rows of these pages in file order, as before.
+    # eol_index_from_rows, from all the rows of these pages in file order.
     genus_pages = {page for page, canonical in connection.execute(text(
         "SELECT page_id, canonical_name FROM ref_eol_taxa WHERE rank = 'genus' AND page_id IS NOT NULL"))
         if canonical.lower() in genus_words}
@@ -441,7 +438,7 @@ def build_eol_index(connection: Connection, corrections: dict, wanted_pages: set
         # One level of the walk per query, through a table of the level's pages: a few levels in all.
         connection.exec_driver_sql("DELETE FROM dh_pages_wanted")
         bulk.load_rows(connection, "dh_pages_wanted", ("page_id",),
-                       ((page,) for page in sorted(frontier) if page not in seed_parents))
+                       ((page,) for page in frontier if page not in seed_parents))
         if connection.dialect.name == "postgresql":
             connection.exec_driver_sql("ANALYZE dh_pages_wanted")
         level = sorted(connection.exec_driver_sql(DH_ROWS_OF_PAGES).all(), key=lambda row: row[0])
