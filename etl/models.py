@@ -181,19 +181,6 @@ class Taxon(Base):
     )
 
 
-class VernacularName(Base):
-    """A candidate common name for a scientific name, from one reference source, with its priority."""
-
-    __tablename__ = "vernacular_names"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    scientific_name: Mapped[str] = mapped_column(Text)
-    common_name: Mapped[str] = mapped_column(Text)
-    source: Mapped[str] = mapped_column(String(32))
-    priority: Mapped[int] = mapped_column(Integer)
-
-    __table_args__ = (Index(None, "scientific_name", "priority"),)
-
-
 class SplitDefinition(Base):
     """An immutable train/val/train_small split: a seed and two fractions, turned into integer thresholds."""
 
