@@ -33,10 +33,6 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-SOURCES = ("eol", "inat21", "bioscan")
-RANKS = ("kingdom", "phylum", "class", "order", "family", "genus", "species")
-
-
 # Byte-wise ("C") collation on PostgreSQL for ids and file names: they are compared, sorted and indexed millions
 # of times, locale-aware comparison costs several times more, and byte order is what SQLite uses too.
 IMAGE_ID = String(36).with_variant(String(36, collation="C"), "postgresql")
