@@ -32,7 +32,10 @@ def alembic_config(connection: Connection | None = None) -> AlembicConfig:
 
 def head_revision() -> str:
     """The newest migration of this code base."""
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise TolError(f"no migrations found in {resources.migrations_dir()}: the installation of tol is incomplete")
+    return head
 
 
 def current_revision(engine: Engine) -> str | None:
