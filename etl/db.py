@@ -18,9 +18,9 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from etl.errors import TolError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
-SQL_DIR = PROJECT_ROOT / "sql"
+# Transitional: etl/taxonomy.py's `check` still imports this. Delete it when `check` reads
+# etl.resources.check_queries() instead (etl/resources.py is where shipped files are found).
+SQL_DIR = Path(__file__).resolve().parent / "sql"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 SQLITE_CACHE_KB = 64 * 1024
 

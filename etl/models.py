@@ -33,10 +33,6 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-SOURCES = ("eol", "inat21", "bioscan")
-RANKS = ("kingdom", "phylum", "class", "order", "family", "genus", "species")
-
-
 # Byte-wise ("C") collation on PostgreSQL for ids and file names: they are compared, sorted and indexed millions
 # of times, locale-aware comparison costs several times more, and byte order is what SQLite uses too.
 IMAGE_ID = String(36).with_variant(String(36, collation="C"), "postgresql")
@@ -179,19 +175,6 @@ class Taxon(Base):
         UniqueConstraint("kingdom", "phylum", "class", "order", "family", "genus", "species"),
         Index(None, "genus", "species"),
     )
-
-
-class VernacularName(Base):
-    """A candidate common name for a scientific name, from one reference source, with its priority."""
-
-    __tablename__ = "vernacular_names"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    scientific_name: Mapped[str] = mapped_column(Text)
-    common_name: Mapped[str] = mapped_column(Text)
-    source: Mapped[str] = mapped_column(String(32))
-    priority: Mapped[int] = mapped_column(Integer)
-
-    __table_args__ = (Index(None, "scientific_name", "priority"),)
 
 
 class SplitDefinition(Base):

@@ -1,6 +1,6 @@
 """Schema versions: running migrations, and refusing to work on a catalog that is not at head.
 
-Views live in ``sql/views/<name>/v<N>.sql`` (optionally ``v<N>.<dialect>.sql`` where SQLite and PostgreSQL
+Views live in ``etl/sql/views/<name>/v<N>.sql`` (optionally ``v<N>.<dialect>.sql`` where SQLite and PostgreSQL
 need different text). A migration installs a given version of a view with `create_view`; a later migration
 that changes the view adds ``v<N+1>.sql`` and its downgrade re-installs ``v<N>`` — no earlier migration or
 view file is ever edited.
@@ -8,22 +8,23 @@ view file is ever edited.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
-from etl.db import MIGRATIONS_DIR, PROJECT_ROOT, SQL_DIR
+from etl import resources
 from etl.errors import TolError
 
 
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:
-    """An Alembic config for this project's migrations, optionally bound to an open connection."""
-    config = AlembicConfig(str(PROJECT_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    """An Alembic config for this project's migrations, optionally bound to an open connection.
+
+    It needs no alembic.ini (an installed wheel has none): the script folder is the package's own.
+    """
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(resources.migrations_dir()))
     if connection is not None:
         config.attributes["connection"] = connection
     return config
@@ -31,7 +32,10 @@ def alembic_config(connection: Connection | None = None) -> AlembicConfig:
 
 def head_revision() -> str:
     """The newest migration of this code base."""
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise TolError(f"no migrations found in {resources.migrations_dir()}: the installation of tol is incomplete")
+    return head
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -69,19 +73,11 @@ def require_head(engine: Engine) -> None:
     raise TolError(f"the catalog is at revision {current}, behind {head}: run `tol db upgrade`")
 
 
-def view_sql(name: str, version: int, dialect: str) -> str:
-    """The CREATE VIEW text of version `version` of view `name` for `dialect`."""
-    folder = SQL_DIR / "views" / name
-    specific = folder / f"v{version}.{dialect}.sql"
-    path = specific if specific.exists() else folder / f"v{version}.sql"
-    return Path(path).read_text(encoding="utf-8")
-
-
 def create_view(op, name: str, version: int) -> None:
     """Install version `version` of view `name` (replacing any other version) inside a migration."""
     bind = op.get_bind()
     bind.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
-    sql = view_sql(name, version, bind.dialect.name)
+    sql = resources.view_sql(name, version, bind.dialect.name)
     if bind.dialect.paramstyle in ("format", "pyformat"):
         sql = sql.replace("%", "%%")  # psycopg would read a bare % as a placeholder
     bind.exec_driver_sql(sql)

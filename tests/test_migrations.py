@@ -8,7 +8,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from etl import schema
+from etl import resources, schema
 from etl.models import Base
 
 REVISIONS = [r.revision for r in reversed(list(ScriptDirectory.from_config(schema.alembic_config())
@@ -54,5 +54,5 @@ def test_models_match_head(empty_url, engine_of):
 
 
 def test_view_versions_are_files():
-    sql = schema.view_sql("catalog_images", 1, "sqlite")
+    sql = resources.view_sql("catalog_images", 1, "sqlite")
     assert sql.lstrip().startswith("--") and "CREATE VIEW catalog_images" in sql

@@ -18,7 +18,6 @@ from etl.errors import TolError
 from etl.ids import bioscan_image_id
 from etl.sources.common import COMMON_FIELDS, Reject, UnitResult, make_row, scan_image_files
 
-NAME = "bioscan"
 FIELDS = (*COMMON_FIELDS, "bioscan_part", "bioscan_filename")
 PART_PATTERN = re.compile(r"^part([1-9]\d*)$")
 FILE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.jpg$")

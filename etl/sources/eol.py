@@ -17,7 +17,6 @@ from pathlib import Path
 from etl.ids import eol_image_id
 from etl.sources.common import COMMON_FIELDS, SNIFF_BYTES, Reject, UnitResult, make_row, sniff
 
-NAME = "eol"
 FIELDS = (*COMMON_FIELDS, "member", "member_offset", "eol_content_id", "eol_page_id")
 ARCHIVE_SUFFIX = ".tar.gz"
 # Start-anchored like the original: digits _ digits _eol … jpg (both `_eol-full-size-copy` and the HF

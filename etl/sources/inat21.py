@@ -13,7 +13,6 @@ from typing import NamedTuple
 from etl.ids import inat21_image_id
 from etl.sources.common import COMMON_FIELDS, Reject, UnitResult, make_row, scan_image_files
 
-NAME = "inat21"
 FIELDS = (*COMMON_FIELDS, "inat21_filename", "inat21_cls_name", "inat21_cls_num")
 FILE_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.jpg$")
 CLASS_PATTERN = re.compile(r"^(\d{5})_(.+)$")
