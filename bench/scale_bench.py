@@ -59,7 +59,9 @@ def server_settings(url: str) -> str:
 
 def run_stage(stage: str, url: str, images: int, taxa: int, dh_rows: int, workdir: str) -> dict:
     """One stage in this process; returns its figures."""
-    from etl import exclusions, export, shards, splits, taxonomy
+    from etl import exclusions, export, splits, taxonomy
+    from etl.plan import PlanOptions, create_plan, get_plan
+    from etl.write.queue import Manifest, ShardQueue
 
     engine = db.make_engine(url)
     rows = images
@@ -94,22 +96,22 @@ def run_stage(stage: str, url: str, images: int, taxa: int, dh_rows: int, workdi
         extra = {"excluded": report.excluded_images}
     elif stage == "plans":
         for split in ("train", "val", "train_small"):
-            plan, _ = shards.create_plan(engine, f"scale-{split}", shards.PlanOptions(
+            plan, _ = create_plan(engine, f"scale-{split}", PlanOptions(
                 split_name="scale", split=split, samples_per_shard=10_000, out_dir=str(Path(workdir) / split)))
             extra[split] = plan.n_samples
     elif stage == "claim all shards":
-        plan = shards.get_plan(engine, "scale-train")
-        shards.claim(engine, plan.id + 10_000, "warm-up", 600, 3)  # connects; claims nothing (no such plan)
+        plan = get_plan(engine, "scale-train")
+        queue = ShardQueue(engine)
+        queue.claim(plan.id + 10_000, "warm-up", 600, 3)  # connects; claims nothing (no such plan)
         took: list[float] = []
         while True:
             tick = time.perf_counter()
-            held = shards.claim(engine, plan.id, "bench", 600, 3)
+            held = queue.claim(plan.id, "bench", 600, 3)
             took.append(1000 * (time.perf_counter() - tick))
             if held is None:
                 break
-            with engine.begin() as connection:  # as if written: the export below reads done shards
-                connection.execute(text("UPDATE shards SET state = 'done', n_samples = n_planned WHERE id = :i"),
-                                   {"i": held.shard_id})
+            # As if written (no file): the export below reads done shards.
+            queue.commit(held, Manifest(held.n_planned, 0, "", "", 0.0), [], lambda: None)
         rows = len(took) - 1
         ordered = sorted(took)
         extra = {"claims": rows, "claim_ms_median": round(ordered[len(ordered) // 2], 2),
@@ -117,7 +119,7 @@ def run_stage(stage: str, url: str, images: int, taxa: int, dh_rows: int, workdi
     elif stage == "export parquet":
         rows = export.export(engine, "scale-train", "parquet", Path(workdir) / "catalog.parquet")
     elif stage == "status":
-        shards.status(engine, "scale-train")
+        ShardQueue(engine).status(get_plan(engine, "scale-train"))
         rows = 1
     seconds = time.perf_counter() - started
     engine.dispose()

@@ -33,8 +33,11 @@ from common import peak_rss_mb  # noqa: E402
 from PIL import Image, ImageOps  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
-from etl import catalog, db, schema, shards, splits, taxonomy  # noqa: E402
+from etl import catalog, db, schema, splits, taxonomy  # noqa: E402
+from etl.plan import PlanOptions, create_plan, get_plan  # noqa: E402
 from etl.reader import ImageReader, source_roots  # noqa: E402
+from etl.write.queue import ShardQueue  # noqa: E402
+from etl.write.worker import WorkerContext, claim_and_write  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 SIZE = 224
@@ -65,7 +68,7 @@ def collection(images: int) -> tuple[Path, str]:
     taxonomy.load(engine, {r.setting: settings.path(r.setting) for r in taxonomy.RESOURCES})
     taxonomy.resolve(engine)
     splits.create(engine, "bench", 0, 0.0, 0.0)
-    shards.create_plan(engine, "bench", shards.PlanOptions(
+    create_plan(engine, "bench", PlanOptions(
         split_name="bench", split="train", width=SIZE, height=SIZE, resize="center-crop", quality=QUALITY,
         samples_per_shard=1000, out_dir=str(folder / "shards")))
     engine.dispose()
@@ -75,12 +78,13 @@ def collection(images: int) -> tuple[Path, str]:
 
 def measure_write(folder: Path, url: str, max_shards: int, eol_access: str) -> dict:
     engine = db.make_engine(url)
+    plan = get_plan(engine, "bench")
+    queue = ShardQueue(engine)
+    queue.reset([shard.id for shard in queue.shards(plan.id)], reason="reset by bench/write")
     with engine.begin() as connection:
-        connection.execute(text("UPDATE shards SET state = 'pending', attempts = 0, claim_token = NULL"))
         connection.execute(text("DELETE FROM image_errors"))
     shutil.rmtree(folder / "shards", ignore_errors=True)
     # Make the EOL archives readable first (restage or index): a one-off per archive, not a per-image cost.
-    plan = shards.get_plan(engine, "bench")
     shutil.rmtree(folder / "cache", ignore_errors=True)
     reader = ImageReader(source_roots(engine, {}), folder / "cache", eol_access)
     prepared = time.perf_counter()
@@ -95,10 +99,10 @@ def measure_write(folder: Path, url: str, max_shards: int, eol_access: str) -> d
     archive_bytes = sum((source_roots(engine, {})["eol"] / path).stat().st_size for path, _, _ in archives)
     reader.close()
     timings: dict[str, float] = {}
-    context = shards.WorkerContext(engine, plan, Path(plan.out_dir), ImageReader(source_roots(engine, {}),
-                                   folder / "cache", eol_access), "bench", timings=timings)
+    context = WorkerContext(engine, plan, Path(plan.out_dir), ImageReader(source_roots(engine, {}),
+                            folder / "cache", eol_access), "bench", timings=timings)
     wall, cpu = time.perf_counter(), time.process_time()
-    stats = shards.run_worker(context, should_claim=lambda done: max_shards <= 0 or done.claims < max_shards)
+    stats = claim_and_write(context, should_claim=lambda done: max_shards <= 0 or done.claims < max_shards)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     engine.dispose()
     return {"images": stats.samples, "errors": stats.errors, "wall": wall, "cpu": cpu, "timings": timings,
@@ -108,17 +112,18 @@ def measure_write(folder: Path, url: str, max_shards: int, eol_access: str) -> d
 
 def measure_ceiling(url: str, folder: Path, max_shards: int, eol_access: str) -> dict:
     engine = db.make_engine(url)
-    with engine.connect() as connection:
-        records = connection.execute(text(
-            "SELECT i.source, i.path, i.member_offset, i.byte_size FROM shard_members AS m "
-            "JOIN shards AS s ON s.id = m.shard_id JOIN images AS i ON i.id = m.image_id "
-            "WHERE i.id NOT IN (SELECT image_id FROM image_errors) AND (:k <= 0 OR s.shard_index < :k) "
-            "ORDER BY s.shard_index, m.position"), {"k": max_shards}).all()
+    queue = ShardQueue(engine)
+    written = queue.shards(get_plan(engine, "bench").id)[:max_shards if max_shards > 0 else None]
+    records = []
+    for shard in written:  # the images the writer wrote, in its order
+        skipped = queue.skipped_images(shard.id)
+        records += [record for record in queue.samples(shard.id) if record.image_id not in skipped]
     reader = ImageReader(source_roots(engine, {}), folder / "cache", eol_access)
     engine.dispose()
     wall, cpu = time.perf_counter(), time.process_time()
-    for source, path, offset, size in records:
-        image = Image.open(io.BytesIO(reader.read(source, path, offset, size)))
+    for record in records:
+        image = Image.open(io.BytesIO(reader.read(record.source, record.path, record.member_offset,
+                                                  record.byte_size)))
         if image.format == "JPEG":
             scale = max(SIZE / image.size[0], SIZE / image.size[1])
             image.draft("RGB", (int(image.size[0] * scale) + 1, int(image.size[1] * scale) + 1))

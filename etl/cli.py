@@ -546,16 +546,16 @@ def shards_plan(state: State, plan: str, split_name: str, split: str, size: str,
     Example:
       tol shards plan main-train --splits main --split train --size 224x224 --samples-per-shard 10000
     """
-    from etl import shards
+    from etl.plan import PlanOptions, create_plan, parse_bytes, parse_size
 
-    width, height = shards.parse_size(size)
+    width, height = parse_size(size)
     out_dir = Path(out) if out else Path(state.config().get_value("output_dir")) / plan
-    options = shards.PlanOptions(
+    options = PlanOptions(
         split_name=split_name, split=split, width=width, height=height, resize=resize, quality=quality,
         samples_per_shard=samples_per_shard,
-        shard_bytes=shards.parse_bytes(shard_bytes) if shard_bytes else None,
+        shard_bytes=parse_bytes(shard_bytes) if shard_bytes else None,
         txt_field=txt_field, out_dir=str(out_dir.resolve()), shuffle_seed=shuffle_seed)
-    result, created = shards.create_plan(state.engine(), plan, options)
+    result, created = create_plan(state.engine(), plan, options)
     verb = "planned" if created else "already planned, unchanged:"
     click.echo(f"{result.name} {verb} {result.n_samples:,} samples in {result.n_shards} shards "
                f"({result.split}, {result.width}x{result.height}) into {result.out_dir}; "
@@ -581,14 +581,13 @@ def shards_write(state: State, plan: str, workers: int | None, lease: float, max
       tol shards write main-train --workers 8
       srun --mpi=pmi2 -n 64 tol shards write main-train
     """
-    from etl import mpi
-    from etl.workers import write_options
+    from etl.write.launch import WriteOptions, write_plan
 
     state.engine()  # refuses a catalog that is not at head
-    options = write_options(state.config(), plan, lease_seconds=lease, max_attempts=max_attempts,
-                            grace_seconds=grace)
-    count = workers or state.config().get_value("workers")
-    for line in mpi.write(options, count):
+    options = WriteOptions.from_settings(state.config(), plan, lease_seconds=lease, max_attempts=max_attempts,
+                                         grace_seconds=grace)
+    report = write_plan(options, workers or state.config().get_value("workers"))
+    for line in report.lines() if report else []:
         click.echo(line)
 
 
@@ -633,20 +632,19 @@ def status_command(state: State, plan: str | None) -> None:
       tol status
       watch -n 10 tol status main-train
     """
-    from sqlalchemy import text as sql_text
-
-    from etl import shards
+    from etl.plan import get_plan, plan_names
+    from etl.write.queue import ShardQueue
 
     engine = state.engine()
     if plan is None:
-        with engine.connect() as connection:
-            names = [n for (n,) in connection.execute(sql_text("SELECT name FROM shard_plans ORDER BY id"))]
+        names = plan_names(engine)
         if not names:
             click.echo("no shard plans yet (tol shards plan)")
     else:
         names = [plan]
+    queue = ShardQueue(engine)
     for name in names:
-        result = shards.status(engine, name)
+        result = queue.status(get_plan(engine, name))
         s = result.states
         eta = f", ETA {result.eta_seconds / 60:.1f} min" if result.eta_seconds else ""
         click.echo(f"{name}: {s['done']}/{result.plan.n_shards} shards done, {s['claimed']} claimed, "
@@ -714,9 +712,9 @@ def run_command(state: State, split_name: str, seed: int, val_percent: float, tr
     """
     from etl import pipeline
 
-    pipeline.run(state, split_name=split_name, seed=seed, val_percent=val_percent,
-                 train_small_percent=train_small_percent, samples_per_shard=samples_per_shard, size=size,
-                 workers=workers, echo=click.echo)
+    pipeline.run(state.config(workers=workers), state.engine(), split_name=split_name, seed=seed,
+                 val_percent=val_percent, train_small_percent=train_small_percent,
+                 samples_per_shard=samples_per_shard, size=size, quiet=state.quiet, echo=click.echo)
 
 
 @cli.command("demo")

@@ -7,14 +7,14 @@ the database in batches, so memory does not grow with the plan.
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from etl.atomic import atomic_path, atomic_write
 from etl.errors import TolError
-from etl.shards import get_plan
+from etl.plan import get_plan
 
 COLUMNS = ("split", "treeoflife_id", "eol_content_id", "eol_page_id", "bioscan_part", "bioscan_filename",
            "inat21_filename", "inat21_cls_name", "inat21_cls_num", "kingdom", "phylum", "class", "order",
@@ -34,14 +34,12 @@ def export(engine: Engine, plan_name: str, fmt: str, out: Path) -> int:
     plan = get_plan(engine, plan_name)
     if fmt not in ("csv", "parquet"):
         raise TolError(f"--format must be csv or parquet, not {fmt!r}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     count = 0
     with engine.connect() as connection:
         result = connection.execution_options(stream_results=True, yield_per=BATCH).execute(
             text(_query()), {"plan": plan.name})
         if fmt == "csv":
-            with open(partial, "w", encoding="utf-8", newline="") as handle:
+            with atomic_write(out, "w", encoding="utf-8", newline="") as handle:
                 writer = csv.writer(handle, lineterminator="\n")
                 writer.writerow(COLUMNS)
                 for rows in result.partitions(BATCH):
@@ -52,11 +50,10 @@ def export(engine: Engine, plan_name: str, fmt: str, out: Path) -> int:
             import pyarrow.parquet as pq
 
             schema = pa.schema([(c, pa.int64() if c in INTEGER_COLUMNS else pa.string()) for c in COLUMNS])
-            with pq.ParquetWriter(partial, schema) as writer:
+            with atomic_path(out) as partial, pq.ParquetWriter(partial, schema) as writer:
                 for rows in result.partitions(BATCH):
                     columns = list(zip(*rows, strict=True)) if rows else [[] for _ in COLUMNS]
                     writer.write_table(pa.table([pa.array(list(values), type=schema.field(i).type)
                                                  for i, values in enumerate(columns)], schema=schema))
                     count += len(rows)
-    os.replace(partial, out)
     return count

@@ -10,10 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
-from etl import catalog, db, exclusions, schema, shards, splits, taxonomy
-from etl.config import resolve
+from etl import catalog, db, exclusions, schema, splits, taxonomy
+from etl.config import Config, resolve
 from etl.errors import TolError
+from etl.plan import SPLITS, PlanOptions, create_plan, parse_size
 from etl.sources.common import sha256_file
 
 Echo = Callable[[str], None]
@@ -37,14 +39,13 @@ def _references_changed(engine, paths: dict[str, Path | None]) -> bool:
     return False
 
 
-def run(state, *, split_name: str, seed: int, val_percent: float, train_small_percent: float,
-        samples_per_shard: int, size: str, workers: int | None, echo: Echo) -> None:
-    """The whole pipeline on the configured collection (see the module docstring)."""
-    from etl import export, mpi, verify
-    from etl.workers import write_options
+def run(settings: Config, engine: Engine, *, split_name: str, seed: int, val_percent: float,
+        train_small_percent: float, samples_per_shard: int, size: str, quiet: bool, echo: Echo) -> None:
+    """The whole pipeline on the collection of `settings`, into the catalog of `engine` (at head), with
+    `settings`' `workers` processes (see the module docstring)."""
+    from etl import export, verify
+    from etl.write.launch import WriteOptions, write_plan
 
-    settings = state.config(workers=workers)
-    engine = state.engine()
     count = settings.get_value("workers")
     ingested_any = False
     for source, setting in SOURCE_SETTINGS.items():
@@ -56,7 +57,7 @@ def run(state, *, split_name: str, seed: int, val_percent: float, train_small_pe
             echo(f"ingest {source}: already done for {root}")
             continue
         summary = catalog.ingest(engine, source, root, metadata=settings.path("bioscan_metadata"),
-                                 workers=count, progress=not state.quiet, echo=echo)
+                                 workers=count, progress=not quiet, echo=echo)
         ingested_any = True
         for line in summary.lines()[:1]:
             echo(f"ingest {line}")
@@ -74,16 +75,17 @@ def run(state, *, split_name: str, seed: int, val_percent: float, train_small_pe
         echo(f"exclude rare-species: {images} image entries, {species} species")
     _, created = splits.create(engine, split_name, seed, val_percent, train_small_percent)
     echo(f"splits {split_name}: {'created' if created else 'exists'}")
-    width, height = shards.parse_size(size)
+    width, height = parse_size(size)
     out_base = Path(settings.get_value("output_dir")).resolve()
-    for split in shards.SPLITS:
+    for split in SPLITS:
         name = f"{split_name}-{split}"
-        options = shards.PlanOptions(split_name=split_name, split=split, width=width, height=height,
-                                     samples_per_shard=samples_per_shard, out_dir=str(out_base / name))
-        plan, created = shards.create_plan(engine, name, options)
+        options = PlanOptions(split_name=split_name, split=split, width=width, height=height,
+                              samples_per_shard=samples_per_shard, out_dir=str(out_base / name))
+        plan, created = create_plan(engine, name, options)
         echo(f"plan {name}: {plan.n_samples:,} samples in {plan.n_shards} shards "
              f"({'new' if created else 'exists'}; left out {plan.n_excluded} excluded, {plan.n_unnamed} unnamed)")
-        for line in mpi.write(write_options(settings, name), count):
+        report = write_plan(WriteOptions.from_settings(settings, name), count)
+        for line in report.lines() if report else []:
             echo(line)
         results = verify.verify(engine, settings.database_url, name, full=False, workers=count)
         bad = [r for r in results if r.problems]
@@ -103,7 +105,6 @@ def run(state, *, split_name: str, seed: int, val_percent: float, train_small_pe
 def demo(directory: Path, *, images: int, quiet: bool, echo: Echo) -> None:
     """Make a sample collection in `directory` (unless one is there) and run the pipeline on it with SQLite."""
     from etl import sampledata
-    from etl.cli import State
 
     folder = directory.resolve()
     config_file = folder / "tol.toml"
@@ -111,12 +112,12 @@ def demo(directory: Path, *, images: int, quiet: bool, echo: Echo) -> None:
         echo(f"writing a sample collection of about {images} images to {folder} …")
         sampledata.generate(folder, images=images, seed=0)
     # The demo's catalog is always the SQLite file in its folder, whatever TOL_DATABASE_URL says.
-    flags = {"database_url": f"sqlite:///{folder / 'catalog.sqlite'}"}
-    state = State(config_file=str(config_file), flags=flags, quiet=quiet)
-    settings = resolve(flags, None, config_file)
+    settings = resolve({"database_url": f"sqlite:///{folder / 'catalog.sqlite'}"}, None, config_file)
     engine = db.make_engine(settings.database_url)
-    schema.upgrade(engine)
-    engine.dispose()
-    run(state, split_name="main", seed=17, val_percent=5.0, train_small_percent=10.0, samples_per_shard=200,
-        size="224x224", workers=None, echo=echo)
+    try:
+        schema.upgrade(engine)
+        run(settings, engine, split_name="main", seed=17, val_percent=5.0, train_small_percent=10.0,
+            samples_per_shard=200, size="224x224", quiet=quiet, echo=echo)
+    finally:
+        engine.dispose()
     echo(f"done: shards under {Path(settings.get_value('output_dir')).resolve()}, catalog {settings.database_url}")

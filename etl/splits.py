@@ -11,17 +11,39 @@ import hashlib
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Literal, NamedTuple
 
 from sqlalchemy import insert, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from etl.errors import TolError
+from etl.errors import TolError, unknown_name
 from etl.ids import SPLIT_HASH_BITS
 from etl.models import SplitDefinition
 
 MODULUS = 1 << SPLIT_HASH_BITS
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class Permutation(NamedTuple):
+    """`key = (hash * multiplier + increment) mod 2^31`, a bijection of the 31-bit split hashes.
+
+    The multiplier is odd, so keys are as uniform as the hashes, and each seed orders them differently. Every
+    product stays below 2^62, inside a signed 64-bit integer on either database.
+    """
+
+    multiplier: int
+    increment: int
+
+    def key(self, split_hash: int) -> int:
+        """The permuted key of one hash (the same expression as the SQL that orders or splits images)."""
+        return (split_hash * self.multiplier + self.increment) % MODULUS
+
+
+def seeded_permutation(purpose: Literal["split", "shuffle"], seed: int) -> Permutation:
+    """The permutation drawn from `seed` for `purpose`: split definitions and plan orders draw independently."""
+    digest = hashlib.sha256(f"treeoflife-etl {purpose} seed {seed}".encode()).digest()
+    return Permutation((int.from_bytes(digest[:4], "big") % MODULUS) | 1, int.from_bytes(digest[4:8], "big") % MODULUS)
 
 
 @dataclass(frozen=True)
@@ -45,18 +67,12 @@ def _percent(value: float, option: str) -> Fraction:
 
 
 def parameters(seed: int, val_percent: float = 5.0, train_small_percent: float = 10.0) -> SplitParameters:
-    """Derive the split integers from a seed and percentages.
-
-    The multiplier is odd, so `key = (hash * multiplier + increment) mod 2^31` is a bijection of the 31-bit
-    hash: keys are as uniform as the hashes, and each seed permutes them differently.
-    """
+    """Derive the split integers from a seed and percentages (the permutation: see `Permutation`)."""
     if not -(2**63) <= seed < 2**63:
         raise TolError(f"--seed must fit in 64 bits, not {seed}")
     val = _percent(val_percent, "--val-percent")
     small = _percent(train_small_percent, "--train-small-percent")
-    digest = hashlib.sha256(f"treeoflife-etl split seed {seed}".encode()).digest()
-    multiplier = (int.from_bytes(digest[:4], "big") % MODULUS) | 1
-    increment = int.from_bytes(digest[4:8], "big") % MODULUS
+    multiplier, increment = seeded_permutation("split", seed)
     val_threshold = int(MODULUS * val / 100)
     train_small_threshold = val_threshold + int((MODULUS - val_threshold) * small / 100)
     return SplitParameters(seed, float(val_percent), float(train_small_percent), multiplier, increment,
@@ -65,7 +81,7 @@ def parameters(seed: int, val_percent: float = 5.0, train_small_percent: float =
 
 def split_key(split_hash: int, params: SplitParameters) -> int:
     """The per-definition key of an image (the same expression as the SQL view)."""
-    return (split_hash * params.multiplier + params.increment) % MODULUS
+    return Permutation(params.multiplier, params.increment).key(split_hash)
 
 
 def split_of(split_hash: int, params: SplitParameters) -> tuple[str, bool]:
@@ -105,7 +121,7 @@ def get(engine: Engine, name: str) -> SplitDefinition:
         row = session.scalars(select(SplitDefinition).where(SplitDefinition.name == name)).first()
         if row is None:
             known = session.scalars(select(SplitDefinition.name).order_by(SplitDefinition.name)).all()
-            raise TolError(f"no split definition {name!r} (known: {', '.join(known) or 'none; see tol splits create'})")
+            raise unknown_name("split definition", name, known, "see tol splits create")
         session.expunge(row)
         return row
 

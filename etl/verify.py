@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from etl import db
 from etl.parallel import ordered_map
-from etl.shards import MEMBER_QUERY, get_plan, sample_members
+from etl.plan import Plan, get_plan
 from etl.sources.common import sha256_file
+from etl.write.queue import ShardQueue, ShardRow
+from etl.write.tar import sample_members
 
 USTAR_MAGICS = (b"ustar\x0000", b"ustar  \x00")
 
@@ -67,37 +68,33 @@ def _engine(database_url: str) -> Engine:
     return db.make_engine(database_url, readonly=True)
 
 
-def check_shard(database_url: str, plan_name: str, full: bool, shard: tuple) -> ShardCheck:
+def check_shard(database_url: str, plan_name: str, full: bool, shard: ShardRow) -> ShardCheck:
     """All checks of one shard (runs in a worker process)."""
-    shard_id, index, relative, state, n_bytes, sha256 = shard
     engine = _engine(database_url)
     plan = get_plan(engine, plan_name)
-    path = Path(plan.out_dir) / relative
-    result = ShardCheck(index, relative)
-    if state != "done":
-        result.problems.append(f"not written (state {state})")
+    path = Path(plan.out_dir) / shard.path
+    result = ShardCheck(shard.shard_index, shard.path)
+    if shard.state != "done":
+        result.problems.append(f"not written (state {shard.state})")
         return result
     if not path.is_file():
         result.problems.append("file missing")
         return result
-    if path.stat().st_size != n_bytes:
-        result.problems.append(f"size {path.stat().st_size} bytes, manifest says {n_bytes}")
-    if sha256_file(path) != sha256:
+    if path.stat().st_size != shard.n_bytes:
+        result.problems.append(f"size {path.stat().st_size} bytes, manifest says {shard.n_bytes}")
+    if sha256_file(path) != shard.sha256:
         result.problems.append("sha256 differs from the manifest")
     if not full or result.problems:
         return result
-    _check_samples(engine, plan, shard_id, path, result.problems)
+    _check_samples(ShardQueue(engine), plan, shard.id, path, result.problems)
     return result
 
 
-def _check_samples(engine: Engine, plan, shard_id: int, path: Path, problems: list[str]) -> None:
+def _check_samples(queue: ShardQueue, plan: Plan, shard_id: int, path: Path, problems: list[str]) -> None:
     import webdataset
 
-    with engine.connect() as connection:
-        records = connection.execute(text(MEMBER_QUERY), {"shard": shard_id}).all()
-        failed = {image for (image,) in connection.execute(text(
-            "SELECT image_id FROM image_errors WHERE shard_id = :s"), {"s": shard_id})}
-    expected = [r for r in records if r[1] not in failed]
+    skipped = queue.skipped_images(shard_id)
+    expected = [record for record in queue.samples(shard_id) if record.image_id not in skipped]
     names = _check_headers(path, problems)
     seen_keys: list[str] = []
     for key, _ in names:
@@ -108,11 +105,11 @@ def _check_samples(engine: Engine, plan, shard_id: int, path: Path, problems: li
     dataset = webdataset.WebDataset(str(path), shardshuffle=False, empty_check=False)
     samples = list(dataset)
     keys = [sample["__key__"] for sample in samples]
-    if keys != [r[1] for r in expected]:
+    if keys != [record.image_id for record in expected]:
         problems.append(f"{len(keys)} samples in the tar, {len(expected)} planned, or not in plan order")
         return
     for sample, record in zip(samples, expected, strict=True):
-        wanted = sample_members(record, plan, b"")
+        wanted = sample_members(record, plan.txt_field, b"")
         present = {k for k in sample if not k.startswith("__")}
         if present != {extension.lower() for extension in wanted}:
             problems.append(f"{sample['__key__']}: members {sorted(present)} differ from the planned ones")
@@ -133,18 +130,10 @@ def verify(engine: Engine, database_url: str, plan_name: str, *, full: bool = Fa
            workers: int = 1) -> list[ShardCheck]:
     """Check every shard of the plan (in `workers` processes); with `reset`, set bad ones back to pending."""
     plan = get_plan(engine, plan_name)
-    with engine.connect() as connection:
-        shards = [tuple(row) for row in connection.execute(text(
-            "SELECT id, shard_index, path, state, n_bytes, sha256 FROM shards WHERE plan_id = :p "
-            "ORDER BY shard_index"), {"p": plan.id})]
+    queue = ShardQueue(engine)
+    shards = queue.shards(plan.id)
     check = functools.partial(check_shard, database_url, plan_name, full)
     results = list(ordered_map(check, shards, workers, window=2 * max(workers, 1)))
-    bad = [r for r in results if r.problems]
-    if reset and bad:
-        ids = [shard[0] for shard, r in zip(shards, results, strict=True) if r.problems]
-        with engine.begin() as connection:
-            connection.execute(text(
-                "UPDATE shards SET state = 'pending', attempts = 0, claim_token = NULL, lease_until = NULL, "
-                "n_samples = NULL, n_bytes = NULL, sha256 = NULL, md5 = NULL, error = 'reset by verify' "
-                "WHERE id = :id"), [{"id": shard_id} for shard_id in ids])
+    if reset:
+        queue.reset([shard.id for shard, result in zip(shards, results, strict=True) if result.problems])
     return results

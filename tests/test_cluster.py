@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from etl import db, verify, workers
+from etl import db, verify
 from etl.errors import TolError
+from etl.write import launch
+from etl.write.worker import run_worker
 from tests.conftest import IN_CI
 from tests.test_shards import make_plan, prepared_catalog, sha256_of, write_options
 
@@ -89,20 +91,20 @@ def test_no_claim_when_the_job_ends_before_a_shard_could(pg_catalog, tmp_path: P
     url, engine = pg_catalog
     plan = make_plan(engine, tmp_path / "out", per_shard=50)
     monkeypatch.setenv("SLURM_JOB_END_TIME", str(int(time.time()) - 1))
-    assert workers.run_one_worker(write_options(url, plan.name, tmp_path / "cache")).claims == 0
+    assert run_worker(write_options(url, plan.name, tmp_path / "cache")).claims == 0
     monkeypatch.setenv("SLURM_JOB_END_TIME", str(int(time.time()) + 3600))
-    assert workers.run_one_worker(write_options(url, plan.name, tmp_path / "cache")).shards == plan.n_shards
+    assert run_worker(write_options(url, plan.name, tmp_path / "cache")).shards == plan.n_shards
 
 
 def test_sqlite_refused_on_network_filesystem_and_across_nodes(tmp_path: Path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'c.sqlite'}"
-    workers.check_sqlite_for_cluster(url, {"node1"})
+    launch.check_sqlite_for_cluster(url, {"node1"})
     with pytest.raises(TolError, match=r"2 nodes .* use PostgreSQL"):
-        workers.check_sqlite_for_cluster(url, {"node1", "node2"})
-    monkeypatch.setattr(workers, "filesystem_type", lambda path: "lustre")
+        launch.check_sqlite_for_cluster(url, {"node1", "node2"})
+    monkeypatch.setattr(launch, "filesystem_type", lambda path: "lustre")
     with pytest.raises(TolError, match=r"network filesystem \(lustre\)"):
-        workers.check_sqlite_for_cluster(url)
-    workers.check_sqlite_for_cluster("postgresql+psycopg://u@h/db", {"a", "b"})  # PostgreSQL is fine
+        launch.check_sqlite_for_cluster(url)
+    launch.check_sqlite_for_cluster("postgresql+psycopg://u@h/db", {"a", "b"})  # PostgreSQL is fine
 
 
 def test_worker_survives_terminated_connections(pg_catalog, tmp_path: Path):
@@ -125,7 +127,7 @@ def test_worker_survives_terminated_connections(pg_catalog, tmp_path: Path):
     killer = threading.Thread(target=terminate_sessions, daemon=True)
     killer.start()
     try:
-        stats = workers.run_one_worker(write_options(url, plan.name, tmp_path / "cache"))
+        stats = run_worker(write_options(url, plan.name, tmp_path / "cache"))
     finally:
         done.set()
         killer.join()

@@ -17,9 +17,13 @@ import pytest
 import webdataset
 from sqlalchemy import text
 
-from etl import exclusions, mpi, naming, schema, shards, splits, verify, workers
+from etl import exclusions, naming, schema, splits, verify
 from etl.errors import TolError
+from etl.plan import Plan, PlanOptions, create_plan, get_plan, parse_bytes
 from etl.reader import ImageReader, source_roots
+from etl.write.launch import run_local_workers, write_plan
+from etl.write.queue import ShardQueue
+from etl.write.worker import WorkerContext, WriteOptions, run_worker, write_shard
 from tests.helpers import ingest_and_name
 
 
@@ -31,15 +35,14 @@ def prepared_catalog(engine, collection: Path) -> None:
 
 
 def make_plan(engine, out: Path, name: str = "p-train", split: str = "train", per_shard: int = 100,
-              **options) -> shards.Plan:
-    plan, _ = shards.create_plan(engine, name, shards.PlanOptions(
+              **options) -> Plan:
+    plan, _ = create_plan(engine, name, PlanOptions(
         split_name="main", split=split, samples_per_shard=per_shard, out_dir=str(out), **options))
     return plan
 
 
-def write_options(url: str, plan: str, cache: Path, **kwargs) -> workers.WriteOptions:
-    return workers.WriteOptions(database_url=url, plan_name=plan, roots={}, cache_dir=cache, poll_seconds=0.2,
-                                **kwargs)
+def write_options(url: str, plan: str, cache: Path, **kwargs) -> WriteOptions:
+    return WriteOptions(database_url=url, plan_name=plan, roots={}, cache_dir=cache, poll_seconds=0.2, **kwargs)
 
 
 def sha256_of(path: Path) -> str:
@@ -60,7 +63,7 @@ def prepared(catalog_url, engine_of, sample_collection: Path):
 def test_plan_is_deterministic_and_leaves_out_excluded_and_unnamed(prepared, tmp_path: Path):
     _url, engine = prepared
     plan = make_plan(engine, tmp_path / "a")
-    again, created = shards.create_plan(engine, "p-train", shards.PlanOptions(
+    again, created = create_plan(engine, "p-train", PlanOptions(
         split_name="main", split="train", samples_per_shard=100, out_dir=str(tmp_path / "a")))
     assert not created and again.id == plan.id
     with pytest.raises(TolError, match="a plan never changes"):
@@ -100,20 +103,20 @@ def test_plan_is_deterministic_and_leaves_out_excluded_and_unnamed(prepared, tmp
 ])
 def test_plan_option_errors(options, message):
     with pytest.raises(TolError, match=message):
-        shards.PlanOptions(**{"split_name": "main", "split": "train", **options}).check()
+        PlanOptions(**{"split_name": "main", "split": "train", **options}).check()
 
 
 @pytest.mark.parametrize(("value", "parsed"), [("3GB", 3_000_000_000), ("500MB", 500_000_000), ("3e9", 3e9),
                                                ("1GiB", 2**30), ("1024", 1024)])
 def test_parse_bytes(value, parsed):
-    assert shards.parse_bytes(value) == parsed
+    assert parse_bytes(value) == parsed
 
 
 def test_write_read_back_verify_and_export(prepared, tmp_path: Path):
     url, engine = prepared
     out = tmp_path / "out"
     plan = make_plan(engine, out)
-    lines = mpi.write(write_options(url, plan.name, tmp_path / "cache"), 2)
+    lines = write_plan(write_options(url, plan.name, tmp_path / "cache"), 2).lines()
     assert "wrote" in lines[-2] and "shard index" in lines[-1]
     with engine.connect() as connection:
         states = dict(connection.execute(text(
@@ -161,7 +164,7 @@ def test_write_read_back_verify_and_export(prepared, tmp_path: Path):
     assert export.export(engine, plan.name, "parquet", tmp_path / "c.parquet") == written
     assert pq.read_table(tmp_path / "c.parquet").num_rows == written
     # A finished plan re-run makes zero claims.
-    stats = workers.run_one_worker(write_options(url, plan.name, tmp_path / "cache"))
+    stats = run_worker(write_options(url, plan.name, tmp_path / "cache"))
     assert stats.claims == 0
 
 
@@ -169,7 +172,7 @@ def test_verify_catches_a_corrupted_shard_and_reset_rewrites_it(prepared, tmp_pa
     url, engine = prepared
     out = tmp_path / "out"
     plan = make_plan(engine, out, name="p-val", split="val", per_shard=20)
-    workers.write_locally(write_options(url, plan.name, tmp_path / "cache"), 1)
+    run_local_workers(write_options(url, plan.name, tmp_path / "cache"), 1)
     target = out / "shard-000000.tar"
     good = target.read_bytes()
     damaged = bytearray(good)
@@ -180,7 +183,7 @@ def test_verify_catches_a_corrupted_shard_and_reset_rewrites_it(prepared, tmp_pa
     with engine.connect() as connection:
         assert connection.execute(text("SELECT state FROM shards WHERE plan_id = :p AND shard_index = 0"),
                                   {"p": plan.id}).scalar_one() == "pending"
-    workers.write_locally(write_options(url, plan.name, tmp_path / "cache"), 1)
+    run_local_workers(write_options(url, plan.name, tmp_path / "cache"), 1)
     assert target.read_bytes() == good
     assert not any(r.problems for r in verify.verify(engine, url, plan.name, full=True))
 
@@ -199,7 +202,7 @@ def test_byte_identical_across_runs_and_databases(sample_collection: Path, empty
                 connection.execute(text("UPDATE shards SET state = 'pending', attempts = 0"))
             for path in (tmp_path / "out0").iterdir():
                 path.unlink()
-        workers.write_locally(write_options(url, "p-val", tmp_path / "cache"), 1)
+        run_local_workers(write_options(url, "p-val", tmp_path / "cache"), 1)
         hashes.append(shard_hashes(tmp_path / ("out0" if number != 1 else "out1")))
         with engine.connect() as connection:
             manifest = dict(connection.execute(text("SELECT path, sha256 FROM shards")).all())
@@ -212,16 +215,17 @@ def test_late_worker_is_rejected(prepared, tmp_path: Path):
     out = tmp_path / "out"
     plan = make_plan(engine, out, name="p-val", split="val", per_shard=1000)
     reader = ImageReader(source_roots(engine, {}), tmp_path / "cache")
-    late = shards.claim(engine, plan.id, "late", lease_seconds=60, max_attempts=3)
+    queue = ShardQueue(engine)
+    late = queue.claim(plan.id, "late", lease_seconds=60, max_attempts=3)
     with engine.begin() as connection:  # the late worker was stopped past its lease
         connection.execute(text("UPDATE shards SET lease_until = 0 WHERE id = :i"), {"i": late.shard_id})
-    winner = shards.claim(engine, plan.id, "winner", lease_seconds=60, max_attempts=3)
+    winner = queue.claim(plan.id, "winner", lease_seconds=60, max_attempts=3)
     assert winner.shard_id == late.shard_id and winner.attempts == 2
-    context = shards.WorkerContext(engine, plan, out, reader, "late", lease_seconds=60)
-    assert shards.write_shard(context, late).status == "lost"
+    context = WorkerContext(engine, plan, out, reader, "late", lease_seconds=60)
+    assert write_shard(context, late).status == "lost"
     assert not (out / "shard-000000.tar").exists()
-    winning = shards.WorkerContext(engine, plan, out, reader, "winner", lease_seconds=60)
-    assert shards.write_shard(winning, winner).status == "done"
+    winning = WorkerContext(engine, plan, out, reader, "winner", lease_seconds=60)
+    assert write_shard(winning, winner).status == "done"
     with engine.connect() as connection:
         worker, sha = connection.execute(text("SELECT worker, sha256 FROM shards WHERE id = :i"),
                                          {"i": winner.shard_id}).one()
@@ -246,7 +250,7 @@ def test_killed_worker_leaves_no_partial_file(prepared, tmp_path: Path):
     assert not (out / "shard-000000.tar").exists()
     assert [p for p in out.glob(".shard-000000.tar.*.tmp")]  # the partial file is hidden, never final
     started = time.time()
-    stats = workers.run_one_worker(write_options(url, plan.name, tmp_path / "cache", lease_seconds=2))
+    stats = run_worker(write_options(url, plan.name, tmp_path / "cache", lease_seconds=2))
     assert stats.shards == 1 and time.time() - started >= 0.5  # it had to wait for the lease to expire
     assert sorted(p.name for p in out.iterdir()) == ["shard-000000.idx", "shard-000000.tar"]
     with engine.connect() as connection:
@@ -258,9 +262,10 @@ def test_killed_worker_leaves_no_partial_file(prepared, tmp_path: Path):
 def test_failed_attempts_mark_the_shard_failed(prepared, tmp_path: Path):
     _url, engine = prepared
     plan = make_plan(engine, tmp_path / "out", name="p-val", split="val", per_shard=1000)
+    queue = ShardQueue(engine)
     for _ in range(2):
-        held = shards.claim(engine, plan.id, "w", 60, max_attempts=2)
-        shards.fail_attempt(engine, held, "disk full", max_attempts=2)
-    assert shards.claim(engine, plan.id, "w", 60, max_attempts=2) is None
-    result = shards.status(engine, plan.name)
+        held = queue.claim(plan.id, "w", 60, max_attempts=2)
+        queue.fail_attempt(held, "disk full", max_attempts=2)
+    assert queue.claim(plan.id, "w", 60, max_attempts=2) is None
+    result = queue.status(get_plan(engine, plan.name))
     assert result.states["failed"] == 1 and result.failed == [(0, "disk full")]

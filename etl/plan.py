@@ -1,0 +1,235 @@
+"""Shard plans: every shard and its samples, decided before a byte is written.
+
+A plan takes the images of one split that are present, named and not excluded, orders them by a seeded
+permutation of their split hash (so every shard mixes sources and species), and cuts that order into shards.
+Its options and counts are a `shard_plans` row; its shards are queued in the write stage's `ShardQueue`.
+A plan never changes: the same name with other options is an error.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+
+from etl import bulk, naming
+from etl.errors import TolError, unknown_name
+from etl.images import RESIZE_MODES, Target
+from etl.splits import MODULUS, seeded_permutation
+from etl.splits import get as get_split
+from etl.write.queue import ShardQueue
+
+Split = Literal["train", "val", "train_small"]
+SPLITS: tuple[Split, ...] = get_args(Split)
+TXT_FIELDS = tuple(name[: -len(".txt")] for name in naming.CAPTION_FIELDS)
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+DEFAULT_SAMPLES_PER_SHARD = 10_000
+SHARD_NAME = "shard-{index:06d}.tar"
+PLAN_COLUMNS = ("id, name, split, width, height, resize, quality, txt_field, out_dir, n_shards, n_samples, "
+                "n_excluded, n_unnamed")
+
+
+# ============================================================================================== options
+
+
+def parse_size(text_value: str) -> tuple[int, int]:
+    """`224x224` → (224, 224)."""
+    match = re.fullmatch(r"(\d+)x(\d+)", text_value.strip())
+    if not match or not all(0 < int(v) <= 16384 for v in match.groups()):
+        raise TolError(f"--size must look like 224x224 (1 to 16384 pixels each), not {text_value!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def parse_bytes(text_value: str) -> int:
+    """`3GB`, `500MB`, `3e9`, `1048576` → bytes."""
+    match = re.fullmatch(r"\s*([0-9.e+]+)\s*([KMGT]i?B?|B)?\s*", text_value, flags=re.IGNORECASE)
+    if not match:
+        raise TolError(f"--shard-bytes must be a size such as 3GB or 500MB, not {text_value!r}")
+    try:
+        number = float(match.group(1))
+    except ValueError:
+        raise TolError(f"--shard-bytes must be a size such as 3GB or 500MB, not {text_value!r}") from None
+    unit = (match.group(2) or "B").upper().rstrip("B").rstrip("I")
+    factor = {"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}[unit]
+    if "I" in (match.group(2) or "").upper():
+        factor = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}[unit]
+    value = int(number * factor)
+    if value <= 0:
+        raise TolError(f"--shard-bytes must be positive, not {text_value!r}")
+    return value
+
+
+def estimated_sample_bytes(width: int, height: int, quality: int) -> int:
+    """A planning estimate of one sample's bytes in a tar (JPEG + captions + JSON + 13 member headers)."""
+    jpeg = width * height * (0.25 + 0.6 * quality / 100)
+    return int(jpeg) + 13 * 512 + 4096
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """Everything a plan is made from."""
+
+    split_name: str
+    split: Split
+    width: int = 224
+    height: int = 224
+    resize: str = "center-crop"
+    quality: int = 95
+    samples_per_shard: int | None = None
+    shard_bytes: int | None = None
+    txt_field: str = "taxonTag_com"
+    out_dir: str = "shards"
+    shuffle_seed: int = 0
+
+    def check(self) -> None:
+        """Refuse options no plan can have, naming the flag at fault."""
+        if self.split not in SPLITS:
+            raise TolError(f"--split must be one of {', '.join(SPLITS)}, not {self.split!r}")
+        if self.resize not in RESIZE_MODES:
+            raise TolError(f"--resize must be one of {', '.join(RESIZE_MODES)}, not {self.resize!r}")
+        if not 1 <= self.quality <= 100:
+            raise TolError(f"--quality must be 1 to 100, not {self.quality}")
+        if self.txt_field not in TXT_FIELDS:
+            raise TolError(f"--txt-field must be one of {', '.join(TXT_FIELDS)}, not {self.txt_field!r}")
+        if self.samples_per_shard is not None and self.shard_bytes is not None:
+            raise TolError("give --samples-per-shard or --shard-bytes, not both")
+        if self.samples_per_shard is not None and self.samples_per_shard < 1:
+            raise TolError(f"--samples-per-shard must be at least 1, not {self.samples_per_shard}")
+
+    def per_shard(self) -> int:
+        """Samples per shard: as given, or as many as fit the byte target, or the default."""
+        if self.samples_per_shard is not None:
+            return self.samples_per_shard
+        if self.shard_bytes is not None:
+            return max(1, self.shard_bytes // estimated_sample_bytes(self.width, self.height, self.quality))
+        return DEFAULT_SAMPLES_PER_SHARD
+
+
+# ============================================================================================== plans
+
+
+@dataclass
+class Plan:
+    """A plan row."""
+
+    id: int
+    name: str
+    split: Split
+    width: int
+    height: int
+    resize: str
+    quality: int
+    txt_field: str
+    out_dir: str
+    n_shards: int
+    n_samples: int
+    n_excluded: int
+    n_unnamed: int
+
+    @property
+    def target(self) -> Target:
+        """The image every sample's JPEG is made to."""
+        return Target(self.width, self.height, self.resize, self.quality)
+
+
+def get_plan(engine_or_connection: Engine | Connection, name: str) -> Plan:
+    """The plan called `name`, or a one-line error listing the known ones."""
+    query = text(f"SELECT {PLAN_COLUMNS} FROM shard_plans WHERE name = :n")
+
+    def fetch(connection: Connection) -> Plan:
+        row = connection.execute(query, {"n": name}).first()
+        if row is None:
+            known = connection.execute(text("SELECT name FROM shard_plans ORDER BY name")).scalars()
+            raise unknown_name("shard plan", name, known, "see tol shards plan")
+        return Plan(*row)
+
+    if isinstance(engine_or_connection, Engine):
+        with engine_or_connection.connect() as connection:
+            return fetch(connection)
+    return fetch(engine_or_connection)
+
+
+def plan_names(engine: Engine) -> list[str]:
+    """Every plan's name, oldest first."""
+    with engine.connect() as connection:
+        return list(connection.execute(text("SELECT name FROM shard_plans ORDER BY id")).scalars())
+
+
+def _eligible_sql(split: Split) -> str:
+    condition = {"train": "s.split = 'train'", "val": "s.split = 'val'", "train_small": "s.in_train_small = 1"}[split]
+    return f"""
+        FROM image_splits AS s
+        JOIN images AS i ON i.id = s.image_id
+        WHERE s.split_definition_id = :definition AND i.status = 'present' AND {condition}"""
+
+
+def create_plan(engine: Engine, name: str, options: PlanOptions) -> tuple[Plan, bool]:
+    """Record plan `name` with its shards and members; (plan, created). Re-creating with the same options is a
+    no-op; other options for an existing name are an error (a plan never changes)."""
+    if not NAME_PATTERN.match(name):
+        raise TolError(f"plan name {name!r} must be 1-64 letters, digits, '_', '.' or '-'")
+    options.check()
+    definition = get_split(engine, options.split_name)
+    per_shard = options.per_shard()
+    multiplier, increment = seeded_permutation("shuffle", options.shuffle_seed)
+    with engine.begin() as connection:
+        existing = connection.execute(text(
+            "SELECT split_definition_id, split, width, height, resize, quality, samples_per_shard, shard_bytes, "
+            "txt_field, out_dir, shuffle_seed FROM shard_plans WHERE name = :n"), {"n": name}).first()
+        wanted = (definition.id, options.split, options.width, options.height, options.resize, options.quality,
+                  options.samples_per_shard, options.shard_bytes, options.txt_field, options.out_dir,
+                  options.shuffle_seed)
+        if existing is not None:
+            if tuple(existing) == wanted:
+                return get_plan(connection, name), False
+            raise TolError(f"plan {name!r} already exists with other options; a plan never changes, use a new name")
+        params = {"definition": definition.id}
+        eligible = _eligible_sql(options.split)
+        # Naming and ingest rewrote `images`: with stale statistics the planner expects one named image.
+        connection.exec_driver_sql("ANALYZE images")
+        # The excluded images, once: probing the exclusion view per image would evaluate it per image.
+        bulk.create_temp_table(connection, "plan_excluded", [("image_id", bulk.ID_TYPE)])
+        connection.exec_driver_sql(
+            "INSERT INTO plan_excluded (image_id) SELECT DISTINCT image_id FROM image_exclusions")
+        connection.exec_driver_sql("CREATE UNIQUE INDEX ix_plan_excluded ON plan_excluded (image_id)")
+        connection.exec_driver_sql("ANALYZE plan_excluded")
+        counts = connection.execute(text(f"""
+            SELECT
+              SUM(CASE WHEN i.taxon_id IS NULL THEN 1 ELSE 0 END),
+              SUM(CASE WHEN i.taxon_id IS NOT NULL AND EXISTS (
+                  SELECT 1 FROM plan_excluded AS x WHERE x.image_id = i.id) THEN 1 ELSE 0 END),
+              SUM(CASE WHEN i.taxon_id IS NOT NULL AND NOT EXISTS (
+                  SELECT 1 FROM plan_excluded AS x WHERE x.image_id = i.id) THEN 1 ELSE 0 END)
+            {eligible}"""), params).one()
+        n_unnamed, n_excluded, n_samples = (int(v or 0) for v in counts)
+        n_shards = math.ceil(n_samples / per_shard)
+        plan_id = connection.execute(text("""
+            INSERT INTO shard_plans (name, split_definition_id, split, width, height, resize, quality,
+                samples_per_shard, shard_bytes, txt_field, out_dir, shuffle_seed, n_shards, n_samples, n_excluded,
+                n_unnamed)
+            VALUES (:name, :definition, :split, :width, :height, :resize, :quality, :samples_per_shard,
+                :shard_bytes, :txt_field, :out_dir, :shuffle_seed, :n_shards, :n_samples, :n_excluded, :n_unnamed)
+            RETURNING id"""), {
+            "name": name, "definition": definition.id, "split": options.split, "width": options.width,
+            "height": options.height, "resize": options.resize, "quality": options.quality,
+            "samples_per_shard": options.samples_per_shard, "shard_bytes": options.shard_bytes,
+            "txt_field": options.txt_field, "out_dir": options.out_dir, "shuffle_seed": options.shuffle_seed,
+            "n_shards": n_shards, "n_samples": n_samples, "n_excluded": n_excluded, "n_unnamed": n_unnamed,
+        }).scalar_one()
+        if n_shards:
+            queue = ShardQueue(connection)
+            queue.add_shards(plan_id, [SHARD_NAME.format(index=index) for index in range(n_shards)],
+                             [min(per_shard, n_samples - index * per_shard) for index in range(n_shards)])
+            # Ties of the 31-bit shuffle key are broken by id, compared byte-wise on both databases.
+            ranked = f"""
+                SELECT i.id AS image_id,
+                       ROW_NUMBER() OVER (ORDER BY (i.split_hash * :m + :c) % {MODULUS}, i.id) AS n
+                {eligible}
+                  AND i.taxon_id IS NOT NULL
+                  AND NOT EXISTS (SELECT 1 FROM plan_excluded AS x WHERE x.image_id = i.id)"""
+            queue.add_members(plan_id, per_shard, ranked, {**params, "m": multiplier, "c": increment})
+        return get_plan(connection, name), True

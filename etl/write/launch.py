@@ -1,0 +1,193 @@
+"""`tol shards write`: a plan's workers as local processes or MPI ranks, and one report of what they did.
+
+With MPI (srun --mpi=pmi2, mpiexec) each rank is one worker. The only collective is at start-up (every rank
+learns the hosts, so SQLite can be refused when ranks span nodes). The report is read from the catalog by
+rank 0 once no shard is left unfinished, so a rank that dies cannot hang the others: its claims expire and
+the surviving ranks take them over.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from multiprocessing.queues import SimpleQueue
+from pathlib import Path
+from typing import Any
+
+from etl import db
+from etl.atomic import atomic_write
+from etl.errors import TolError
+from etl.plan import Plan, get_plan
+from etl.write.queue import ShardQueue, ShardState, WorkerRun
+from etl.write.worker import WorkerStats, WriteOptions, run_worker
+
+MPI_ENVIRONMENT = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
+NETWORK_FILESYSTEMS = {"nfs", "nfs4", "lustre", "gpfs", "beegfs", "cifs", "smbfs", "ceph", "fuse.glusterfs",
+                       "glusterfs", "panfs", "fuse.sshfs", "9p"}
+
+
+def mpi_world() -> Any:
+    """MPI.COMM_WORLD when this process was started as an MPI rank, else None (MPI is not initialised)."""
+    if not any(name in os.environ for name in MPI_ENVIRONMENT):
+        return None
+    from mpi4py import MPI
+
+    return MPI.COMM_WORLD
+
+
+def filesystem_type(path: Path) -> str:
+    """The filesystem type of the mount holding `path` (from /proc/mounts; '' if unknown)."""
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return ""
+    target = str(path.resolve())
+    best, best_type = "", ""
+    for line in mounts:
+        parts = line.split()
+        if len(parts) >= 3:
+            mount_point = parts[1].replace("\\040", " ")
+            if (target == mount_point or target.startswith(mount_point.rstrip("/") + "/")) \
+                    and len(mount_point) >= len(best):
+                best, best_type = mount_point, parts[2]
+    return best_type
+
+
+def check_sqlite_for_cluster(url: str, hosts: set[str] | None = None) -> None:
+    """Refuse SQLite where it cannot work: on a network filesystem, or with ranks on several nodes."""
+    parsed = db.parse_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return
+    path = db.sqlite_file(parsed)
+    if path is not None:
+        kind = filesystem_type(path.parent)
+        if kind.lower() in NETWORK_FILESYSTEMS:
+            raise TolError(f"the SQLite catalog {path} is on a network filesystem ({kind}), where its locking is "
+                           "unsafe for concurrent workers: use PostgreSQL (postgresql+psycopg://…)")
+    if hosts is not None and len(hosts) > 1:
+        raise TolError(f"workers run on {len(hosts)} nodes ({', '.join(sorted(hosts))}) but the catalog is SQLite, "
+                       "which only one machine can share: use PostgreSQL (postgresql+psycopg://…)")
+
+
+def _process_main(options: WriteOptions, results: SimpleQueue[WorkerStats]) -> None:
+    results.put(run_worker(options))
+
+
+def run_local_workers(options: WriteOptions, workers: int) -> list[WorkerStats]:
+    """Run `workers` worker processes on this machine (inline when 1) and return their stats.
+
+    On Ctrl-C or SIGTERM the workers get the signal too: they finish or release their shards and exit.
+    """
+    check_sqlite_for_cluster(options.database_url)
+    if workers <= 1:
+        return [run_worker(options)]
+    context = multiprocessing.get_context("forkserver")
+    results: SimpleQueue[WorkerStats] = context.SimpleQueue()
+    processes = [context.Process(target=_process_main, args=(options, results), name=f"tol-worker-{n}")
+                 for n in range(workers)]
+    for process in processes:
+        process.start()
+    try:
+        for process in processes:
+            process.join()
+    except KeyboardInterrupt:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join()
+        raise
+    stats = []
+    while not results.empty():
+        stats.append(results.get())
+    failed = [p.name for p in processes if p.exitcode not in (0, None)]
+    if failed:
+        raise TolError(f"worker processes {', '.join(failed)} failed; see their messages above")
+    return stats
+
+
+def _tell(who: str, stats: WorkerStats) -> None:
+    print(f"{who}: {stats.shards} shards, {stats.samples} samples, {stats.errors} image errors, "
+          f"{stats.lost} lost leases", file=sys.stderr, flush=True)
+
+
+def write_shard_index(queue: ShardQueue, plan: Plan) -> Path | None:
+    """Write the wids `shardindex.json` of a finished plan (None while shards are not all done)."""
+    rows = queue.shards(plan.id)
+    if not rows or any(row.state != "done" for row in rows):
+        return None
+    index = {"__kind__": "wids-shard-index-v1", "wids_version": 1, "name": plan.name,
+             "shardlist": [{"url": row.path, "nsamples": row.n_samples, "filesize": row.n_bytes, "md5sum": row.md5}
+                           for row in rows]}
+    target = Path(plan.out_dir) / "shardindex.json"
+    with atomic_write(target, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(index, indent=1) + "\n")
+    return target
+
+
+@dataclass(frozen=True)
+class WriteReport:
+    """What a write run did: per worker, the shards it finished during the run (from the catalog, so every MPI
+    rank is in it), the plan's shards by state afterwards, and the shard index if the plan is complete."""
+
+    plan_name: str
+    wall_seconds: float
+    workers: list[WorkerRun]
+    states: dict[ShardState, int]
+    shard_index: Path | None
+
+    def lines(self) -> list[str]:
+        """The report as printed by `tol shards write` and `tol run`."""
+        lines = []
+        for worker in self.workers:
+            rate = worker.samples / worker.busy_seconds if worker.busy_seconds else 0.0
+            lines.append(f"  {worker.worker}: {worker.shards} shards, {worker.samples:,} samples, "
+                         f"{worker.image_errors} image errors, {rate:,.1f} images/s")
+        shards = sum(w.shards for w in self.workers)
+        samples = sum(w.samples for w in self.workers)
+        errors = sum(w.image_errors for w in self.workers)
+        rate = samples / self.wall_seconds if self.wall_seconds > 0 else 0.0
+        s = self.states
+        lines.append(f"{self.plan_name}: wrote {shards} shards, {samples:,} samples, {errors} image errors in "
+                     f"{self.wall_seconds:.1f} s ({rate:,.1f} images/s); plan now {s['done']} done, "
+                     f"{s['pending']} pending, {s['claimed']} claimed, {s['failed']} failed")
+        if self.shard_index:
+            lines.append(f"shard index: {self.shard_index}")
+        return lines
+
+
+def _report(options: WriteOptions, started: float) -> WriteReport:
+    """After the workers: write the shard index if every shard is done, and read what the run did."""
+    engine = db.make_engine(options.database_url)
+    try:
+        plan = get_plan(engine, options.plan_name)
+        queue = ShardQueue(engine)
+        index = write_shard_index(queue, plan)
+        return WriteReport(plan.name, time.time() - started, queue.finished_since(plan.id, started),
+                           queue.states(plan.id), index)
+    finally:
+        engine.dispose()
+
+
+def write_plan(options: WriteOptions, workers: int) -> WriteReport | None:
+    """Write the plan's shards with MPI ranks if started under MPI, else with `workers` local processes.
+
+    Returns the report of the whole run, or None on MPI ranks other than 0 (rank 0 reports for all).
+    """
+    started = time.time()
+    world = mpi_world()
+    if world is None or world.Get_size() == 1:
+        for stats in run_local_workers(options, workers):
+            _tell(f"worker {stats.worker}", stats)
+        return _report(options, started)
+    rank, size = world.Get_rank(), world.Get_size()
+    hosts = set(world.allgather(socket.gethostname()))
+    check_sqlite_for_cluster(options.database_url, hosts)
+    stats = run_worker(options, rank, size)
+    _tell(f"rank {rank}/{size} on {socket.gethostname()}", stats)
+    return _report(options, started) if rank == 0 else None

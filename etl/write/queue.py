@@ -1,0 +1,283 @@
+"""The shard queue: the `shards` table, where a plan's shards wait, are claimed, and record their manifests.
+
+This is the only code that reads or writes `shards`; its statements are the named queries of `queue.sql`.
+A claim carries a lease the worker renews while it writes; an expired lease can be claimed again, and a shard
+whose last allowed attempt expired is marked failed. A shard is done only through `commit`, which moves the
+file into place while holding a row lock on the still-valid claim and records the manifest in the same
+transaction: a worker that lost its lease can neither replace the file nor mark it done.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, NamedTuple, TypeVar, get_args
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
+
+from etl import named_sql
+from etl.write.tar import SampleRecord
+
+if TYPE_CHECKING:
+    from etl.plan import Plan
+
+ShardState = Literal["pending", "claimed", "done", "failed"]
+SHARD_STATES: tuple[ShardState, ...] = get_args(ShardState)
+QUERIES = named_sql.load("etl.write", "queue.sql")
+
+T = TypeVar("T")
+
+
+def with_retries(operation: Callable[..., T], *args: object, attempts: int = 6, delay: float = 0.25,
+                 **kwargs: object) -> T:
+    """Run a catalog operation, retrying when the connection was lost (e.g. the server killed the session).
+
+    Each queue operation is one transaction, so a retry either redoes it whole or finds it already done.
+    """
+    for attempt in range(attempts - 1):
+        try:
+            return operation(*args, **kwargs)
+        except OperationalError:
+            time.sleep(delay * 2**attempt)
+    return operation(*args, **kwargs)
+
+
+class Claim(NamedTuple):
+    """A shard a worker holds: its row, the token that proves the claim, and the attempt it is."""
+
+    shard_id: int
+    shard_index: int
+    path: str
+    token: str
+    attempts: int
+    n_planned: int
+
+
+class Manifest(NamedTuple):
+    """What a written shard holds, recorded when it is committed."""
+
+    n_samples: int
+    n_bytes: int
+    sha256: str
+    md5: str
+    duration_s: float
+
+
+class SkippedImage(NamedTuple):
+    """An image left out of its shard, and why (recorded in `image_errors`)."""
+
+    image_id: str
+    reason: str
+
+
+class ShardRow(NamedTuple):
+    """A shard's place in its plan and its manifest (None until written)."""
+
+    id: int
+    shard_index: int
+    path: str
+    state: ShardState
+    n_planned: int
+    n_samples: int | None
+    n_bytes: int | None
+    sha256: str | None
+    md5: str | None
+
+
+class WorkerShards(NamedTuple):
+    """The shards one worker finished, and their samples."""
+
+    worker: str
+    shards: int
+    samples: int | None
+
+
+class FailedShard(NamedTuple):
+    """A shard that failed for good, with its last error."""
+
+    shard_index: int
+    error: str | None
+
+
+class WorkerRun(NamedTuple):
+    """What one worker finished since a run started: shards, samples, busy seconds, image errors."""
+
+    worker: str
+    shards: int
+    samples: int
+    busy_seconds: float
+    image_errors: int
+
+
+@dataclass
+class PlanStatus:
+    """Counts of a plan's shards by state, samples written, rate and ETA (what `tol status` shows)."""
+
+    plan: Plan
+    states: dict[ShardState, int]
+    samples_written: int
+    images_per_second: float
+    eta_seconds: float | None
+    workers: list[WorkerShards]
+    failed: list[FailedShard]
+
+
+class ShardQueue:
+    """The `shards` rows of a catalog, through an engine (each call its own transaction) or a connection (calls
+    join the caller's transaction, as plan creation does)."""
+
+    def __init__(self, bind: Engine | Connection) -> None:
+        self.bind = bind
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        if isinstance(self.bind, Connection):
+            yield self.bind
+        else:
+            with self.bind.begin() as connection:
+                yield connection
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        if isinstance(self.bind, Connection):
+            yield self.bind
+        else:
+            with self.bind.connect() as connection:
+                yield connection
+
+    # ------------------------------------------------------------------------------------------ plan creation
+
+    def add_shards(self, plan_id: int, paths: Sequence[str], planned: Sequence[int]) -> None:
+        """Queue a new plan's shards, pending: shard i at `paths[i]` with `planned[i]` samples."""
+        with self._transaction() as connection:
+            connection.execute(text(QUERIES["add_shards"]), [
+                {"plan": plan_id, "index": index, "path": path, "planned": count}
+                for index, (path, count) in enumerate(zip(paths, planned, strict=True))])
+
+    def add_members(self, plan_id: int, per_shard: int, ranked_sql: str, params: dict[str, object]) -> None:
+        """Fill the plan's shards, `per_shard` samples each, from `ranked_sql`: a query of (image_id, n), n
+        numbering the plan's images from 1 in their planned order, with its `params`."""
+        with self._transaction() as connection:
+            connection.execute(text(QUERIES["add_members"].format(ranked=ranked_sql)),
+                               {**params, "plan": plan_id, "per": per_shard})
+
+    # ------------------------------------------------------------------------------------------ claims
+
+    def claim(self, plan_id: int, worker: str, lease_seconds: float, max_attempts: int) -> Claim | None:
+        """Claim the next pending (or lease-expired) shard of the plan, or None if there is none now."""
+        token = str(uuid.uuid4())
+        now = time.time()
+        params = {"plan": plan_id, "now": now, "token": token, "worker": worker, "lease": now + lease_seconds,
+                  "max": max_attempts}
+        with self._transaction() as connection:
+            postgres = connection.dialect.name == "postgresql"
+            if postgres:
+                # A claim need not wait for its WAL flush, which a busy server can stall for a quarter of a
+                # second (bench/scale at 10M): a claim lost in a server crash is harmless, as the worker's
+                # renewals and its final commit both check the claim token, and the shard is simply claimed again.
+                connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
+            connection.execute(text(QUERIES["fail_exhausted"]), params)
+            lock = "FOR UPDATE SKIP LOCKED" if postgres else ""
+            row = connection.execute(text(QUERIES["claim_next"].format(lock=lock)), params).first()
+        if row is None:
+            return None
+        return Claim(row.id, row.shard_index, row.path, token, row.attempts, row.n_planned)
+
+    def renew(self, held: Claim, lease_seconds: float) -> bool:
+        """Extend the lease; False if the claim is no longer ours."""
+        with self._transaction() as connection:
+            return connection.execute(text(QUERIES["renew"]), {
+                "lease": time.time() + lease_seconds, "id": held.shard_id, "token": held.token}).rowcount == 1
+
+    def release(self, held: Claim, error: str | None = None, *, count_attempt: bool = False) -> None:
+        """Give a claim back: pending again (the attempt is not counted unless `count_attempt`)."""
+        with self._transaction() as connection:
+            connection.execute(text(QUERIES["release"]), {
+                "id": held.shard_id, "token": held.token, "error": error, "uncounted": 0 if count_attempt else 1})
+
+    def fail_attempt(self, held: Claim, error: str, max_attempts: int) -> None:
+        """An attempt failed: the shard goes back to pending, or to failed after `max_attempts`."""
+        with self._transaction() as connection:
+            connection.execute(text(QUERIES["fail_attempt"]), {
+                "id": held.shard_id, "token": held.token, "error": error[:2000], "max": max_attempts})
+
+    def unfinished(self, plan_id: int) -> tuple[int, float | None]:
+        """(shards neither done nor failed, the earliest lease expiry among claimed ones)."""
+        with self._reading() as connection:
+            count, earliest = connection.execute(text(QUERIES["unfinished"]), {"plan": plan_id}).one()
+        return int(count), earliest
+
+    def commit(self, held: Claim, manifest: Manifest, skipped: Sequence[SkippedImage],
+               move_into_place: Callable[[], None]) -> bool:
+        """Finish a claimed shard: run `move_into_place` (the rename of its file) and record the manifest and the
+        skipped images, all while holding a row lock on the claim. False, with nothing moved, if the claim is no
+        longer ours."""
+        with self._transaction() as connection:
+            lock = "FOR UPDATE" if connection.dialect.name == "postgresql" else ""
+            still_ours = connection.execute(text(QUERIES["lock_own_claim"].format(lock=lock)),
+                                            {"id": held.shard_id, "token": held.token}).first()
+            if still_ours is None:
+                return False
+            move_into_place()
+            connection.execute(text(QUERIES["clear_image_errors"]), {"shard": held.shard_id})
+            if skipped:
+                connection.execute(text(QUERIES["record_image_error"]), [
+                    {"image": image, "shard": held.shard_id, "reason": reason} for image, reason in skipped])
+            connection.execute(text(QUERIES["record_manifest"]), {
+                **manifest._asdict(), "done_at": time.time(), "id": held.shard_id, "token": held.token})
+        return True
+
+    def reset(self, shard_ids: Sequence[int], reason: str = "reset by verify") -> None:
+        """Set shards back to pending with no attempt counted and no manifest, to be written again."""
+        if not shard_ids:
+            return
+        with self._transaction() as connection:
+            connection.execute(text(QUERIES["reset"]), [{"id": shard_id, "reason": reason} for shard_id in shard_ids])
+
+    # ------------------------------------------------------------------------------------------ reading
+
+    def samples(self, shard_id: int) -> list[SampleRecord]:
+        """The samples planned for a shard, in order."""
+        with self._reading() as connection:
+            return [SampleRecord(**row._mapping)
+                    for row in connection.execute(text(QUERIES["shard_samples"]), {"shard": shard_id})]
+
+    def skipped_images(self, shard_id: int) -> set[str]:
+        """The images the writer of a shard left out (undecodable, unreadable)."""
+        with self._reading() as connection:
+            return set(connection.execute(text(QUERIES["shard_image_errors"]), {"shard": shard_id}).scalars())
+
+    def shards(self, plan_id: int) -> list[ShardRow]:
+        """Every shard of a plan, in order, with its manifest."""
+        with self._reading() as connection:
+            return [ShardRow(*row) for row in connection.execute(text(QUERIES["manifests"]), {"plan": plan_id})]
+
+    def states(self, plan_id: int) -> dict[ShardState, int]:
+        """How many of the plan's shards are in each state."""
+        with self._reading() as connection:
+            counts = dict(connection.execute(text(QUERIES["status_states"]), {"plan": plan_id}).all())
+        return {state: counts.get(state, 0) for state in SHARD_STATES}
+
+    def status(self, plan: Plan) -> PlanStatus:
+        """The state of a plan (readable while workers run): the rate is that of its finished shards so far."""
+        params = {"plan": plan.id}
+        states = self.states(plan.id)
+        with self._reading() as connection:
+            samples, first_done, last_done = connection.execute(text(QUERIES["status_written"]), params).one()
+            workers = [WorkerShards(*row) for row in connection.execute(text(QUERIES["status_workers"]), params)]
+            failed = [FailedShard(*row) for row in connection.execute(text(QUERIES["status_failed"]), params)]
+        elapsed = (last_done - first_done) if first_done is not None and last_done is not None else 0.0
+        rate = samples / elapsed if elapsed > 0 else 0.0
+        eta = (plan.n_samples - samples) / rate if rate > 0 else None
+        return PlanStatus(plan, states, int(samples), rate, eta, workers, failed)
+
+    def finished_since(self, plan_id: int, since: float) -> list[WorkerRun]:
+        """Per worker, what it finished of the plan since the Unix time `since`."""
+        with self._reading() as connection:
+            return [WorkerRun(*row) for row in connection.execute(
+                text(QUERIES["summary_workers"]), {"plan": plan_id, "since": since})]

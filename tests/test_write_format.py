@@ -1,0 +1,69 @@
+"""The sample format and the small helpers of the write stage, with no catalog: tar members, `.idx` offsets,
+named queries, atomic writes."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from etl.atomic import atomic_write
+from etl.named_sql import parse
+from etl.write.queue import QUERIES
+from etl.write.tar import FIXED_MTIME, HashingFile, SampleRecord, SampleTarWriter, idx_line, idx_text, sample_members
+
+RECORD = SampleRecord(
+    position=0, image_id="0b5e7d2c-0000-5000-8000-000000000001", source="inat21", path="c/x.jpg",
+    member_offset=None, byte_size=10, eol_content_id=None, eol_page_id=None, inat21_filename="x.jpg",
+    inat21_cls_name="A_B_C_D_E_F_g", inat21_cls_num=3, bioscan_part=None, bioscan_filename=None,
+    kingdom="animalia", phylum="chordata", class_="aves", order="passeriformes", family="corvidae",
+    genus="corvus", species="corax", scientific_name="Corvus corax", taxonomic_name="Animalia Chordata Aves",
+    tagged_name="a photo of Corvus corax.", common_name="Common Raven", class_index_kingdom=0,
+    class_index_phylum=1, class_index_class=2, class_index_order=3, class_index_family=4, class_index_genus=5,
+    class_index_species=6)
+
+
+def test_a_sample_is_thirteen_members_at_the_offsets_its_idx_line_gives():
+    members = sample_members(RECORD, "taxonTag_com", b"\xff\xd8jpeg")
+    assert len(members) == 13 and members["txt"] == members["taxonTag_com.txt"]
+    record = json.loads(members["json"])
+    assert record["class"] == "Aves" and record["class_index"] == [0, 1, 2, 3, 4, 5, 6]
+    buffer = io.BytesIO()
+    hashing = HashingFile(buffer)
+    writer = SampleTarWriter(hashing)
+    line = idx_line(RECORD.image_id, writer.write(RECORD.image_id, members))
+    writer.close()
+    data = buffer.getvalue()
+    assert hashing.size == len(data) and len(data) % tarfile.RECORDSIZE == 0
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        infos = archive.getmembers()
+    assert [i.name.split(".", 1)[1] for i in infos] == sorted(members)
+    assert {(i.mtime, i.mode, i.uname) for i in infos} == {(FIXED_MTIME, 0o444, "tol")}
+    fields = line.split()
+    for extension, offset, size, name in zip(fields[::4], fields[1::4], fields[2::4], fields[3::4], strict=True):
+        assert data[int(offset):int(offset) + int(size)] == members[extension]
+        assert name == f"{RECORD.image_id}.{extension}"
+    assert idx_text([line]) == f"v1.2 1\n{line}\n"
+
+
+def test_named_queries():
+    assert parse("-- about\n-- name: a\nSELECT 1\n-- why\n-- name: b\nSELECT 2\n") == {
+        "a": "SELECT 1\n-- why", "b": "SELECT 2"}
+    with pytest.raises(ValueError, match="twice"):
+        parse("-- name: a\nSELECT 1\n-- name: a\nSELECT 2\n")
+    with pytest.raises(ValueError, match="empty"):
+        parse("-- name: a\n\n-- name: b\nSELECT 2\n")
+    assert {"claim_next", "lock_own_claim", "record_manifest", "reset"} <= set(QUERIES)
+
+
+def test_atomic_write_leaves_the_old_file_or_the_new_one(tmp_path: Path):
+    target = tmp_path / "sub" / "f.txt"
+    with atomic_write(target, "w", encoding="utf-8") as handle:
+        handle.write("one")
+    with pytest.raises(RuntimeError), atomic_write(target, "w", encoding="utf-8") as handle:
+        handle.write("two")
+        raise RuntimeError("interrupted")
+    assert target.read_text() == "one" and sorted(p.name for p in target.parent.iterdir()) == ["f.txt"]
