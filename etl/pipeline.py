@@ -11,13 +11,12 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from etl import catalog, db, exclusions, schema, shards, splits, taxonomy
+from etl import catalog, db, exclusions, schema, shards, sources, splits, taxonomy
 from etl.config import resolve
 from etl.errors import TolError
 from etl.sources.common import sha256_file
 
 Echo = Callable[[str], None]
-SOURCE_SETTINGS = {"inat21": "inat21_root", "eol": "eol_root", "bioscan": "bioscan_root"}
 
 
 def _already_ingested(engine, source: str, root: Path) -> bool:
@@ -47,15 +46,16 @@ def run(state, *, split_name: str, seed: int, val_percent: float, train_small_pe
     engine = state.engine()
     count = settings.get_value("workers")
     ingested_any = False
-    for source, setting in SOURCE_SETTINGS.items():
-        root = settings.path(setting)
+    for source in sources.SOURCES:
+        root = settings.path(source.ROOT.name)
         if root is None:
-            echo(f"ingest {source}: skipped ({setting} not set)")
+            echo(f"ingest {source.NAME}: skipped ({source.ROOT.name} not set)")
             continue
-        if _already_ingested(engine, source, root):
-            echo(f"ingest {source}: already done for {root}")
+        if _already_ingested(engine, source.NAME, root):
+            echo(f"ingest {source.NAME}: already done for {root}")
             continue
-        summary = catalog.ingest(engine, source, root, metadata=settings.path("bioscan_metadata"),
+        metadata = settings.path(source.METADATA.setting.name) if source.METADATA is not None else None
+        summary = catalog.ingest(engine, source.NAME, root, metadata=metadata,
                                  workers=count, progress=not state.quiet, echo=echo)
         ingested_any = True
         for line in summary.lines()[:1]:

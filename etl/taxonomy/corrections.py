@@ -1,0 +1,13 @@
+"""The known naming corrections: lookup seeds and row fixes of the upgrade table, and seeded EOL pages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+CORRECTIONS_FILE = Path(__file__).parent.parent / "data" / "naming_corrections.json"
+
+
+def load_corrections() -> dict:
+    """The corrections file's content (keys `lookup_seeds`, `lookup_row_corrections`, `eol_page_seeds`)."""
+    return json.loads(CORRECTIONS_FILE.read_text(encoding="utf-8"))
