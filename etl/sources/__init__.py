@@ -65,8 +65,13 @@ class Source(Protocol):
 
 
 def _discover() -> tuple[Source, ...]:
+    """The source modules of this package, in their ORDER."""
     modules = (importlib.import_module(f"{__name__}.{info.name}") for info in pkgutil.iter_modules(__path__))
     found: list[Source] = [module for module in modules if hasattr(module, "NAME")]  # type: ignore[misc]
+    for attribute in ("NAME", "ORDER"):
+        values = [getattr(source, attribute) for source in found]
+        if len(set(values)) != len(values):
+            raise RuntimeError(f"two modules of etl/sources share a {attribute}: {sorted(values)}")
     return tuple(sorted(found, key=lambda source: source.ORDER))
 
 

@@ -4,7 +4,7 @@ taxa (with common names and class indices), the names tables and the images' nam
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy import text
@@ -50,11 +50,10 @@ def unify_binomials(results: list[KeyResult], table: UpgradeTable) -> None:
     """
     variants: dict[tuple[str, str], list[tuple]] = {}
     for result in results:
-        pair = binomial(result.taxon)
-        if pair is not None:
-            assert result.taxon is not None
-            completeness = sum(1 for v in result.taxon if v)
-            variants.setdefault(pair, []).append((-completeness, sources.by_name(result.source).ORDER, result.taxon))
+        taxon, pair = result.taxon, binomial(result.taxon)
+        if taxon is not None and pair is not None:
+            completeness = sum(1 for v in taxon if v)
+            variants.setdefault(pair, []).append((-completeness, sources.by_name(result.source).ORDER, taxon))
     chosen: dict[tuple[str, str], Taxon] = {}
     for (genus, species), options in variants.items():
         known = table.binomial_chain(genus, species)
@@ -63,14 +62,12 @@ def unify_binomials(results: list[KeyResult], table: UpgradeTable) -> None:
         else:
             chosen[(genus, species)] = min(options)[2]
     for result in results:
-        pair = binomial(result.taxon)
-        if pair is not None and result.taxon is not None:
+        taxon, pair = result.taxon, binomial(result.taxon)
+        if taxon is not None and pair is not None and chosen[pair] != taxon:
             best = chosen[pair]
-            if best != result.taxon:
-                result.changes += [f"{rank}: {old or '-'} → {new or '-'} (one binomial, one taxon)"
-                                   for rank, old, new in zip(RANK_NAMES, result.taxon, best, strict=True)
-                                   if old != new]
-                result.taxon = best
+            result.changes += [f"{rank}: {old or '-'} → {new or '-'} (one binomial, one taxon)"
+                               for rank, old, new in zip(RANK_NAMES, taxon, best, strict=True) if old != new]
+            result.taxon = best
 
 
 def class_indices(taxa: list[Taxon]) -> dict[Taxon, tuple[int, ...]]:
@@ -190,12 +187,15 @@ def resolve(engine: Engine) -> ResolveSummary:
 
 
 def _write_taxa(connection: Connection, taxa: list[Taxon], common: dict[str, str]) -> None:
+    """Replace the `taxa` table with `taxa`, their display and common names and class indices (the names
+    tables, which refer to it, are emptied)."""
     indices = class_indices(taxa)
     bulk.create_temp_table(connection, "taxa_stage", [
         ("id", "BIGINT"), *((r, "TEXT") for r in RANK_NAMES),
         ("scientific_name", "TEXT"), ("taxonomic_name", "TEXT"), ("tagged_name", "TEXT"), ("common_name", "TEXT"),
         *((f"class_index_{r}", "INTEGER") for r in RANK_NAMES)])
-    def rows():  # streamed: a list of every taxon's row would double the stage's peak memory
+
+    def rows() -> Iterator[tuple]:  # streamed: a list of every taxon's row would double the stage's peak memory
         for taxon in taxa:
             shown = names(taxon)
             yield (taxon_id(taxon), *taxon, shown.scientific, shown.taxonomic, shown.tagged,
@@ -213,6 +213,7 @@ def _write_taxa(connection: Connection, taxa: list[Taxon], common: dict[str, str
 
 
 def _write_keys(connection: Connection, results: list[KeyResult]) -> None:
+    """Each source's resolved keys into its names table."""
     def row(result: KeyResult) -> tuple:
         return (*result.key, taxon_id(result.taxon) if result.taxon else None, result.reason,
                 "; ".join(result.changes) or None)
@@ -224,6 +225,7 @@ def _write_keys(connection: Connection, results: list[KeyResult]) -> None:
 
 
 def _name_images(connection: Connection) -> None:
+    """Give every image the taxon (or the reason for none) of its naming key."""
     # Fresh statistics, or the planner joins 10M images to just-loaded tables it believes empty.
     for source in sources.SOURCES:
         for table in (source.NAMES.table, *source.NAMES.joined_tables):
