@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import fresh_catalog, peak_rss_mb
 
-from etl import bulk, catalog, db, taxonomy
+from etl import bulk, catalog, db, sources, taxonomy
 from etl.ids import bioscan_image_id, eol_image_id, inat21_image_id
 from etl.sources.common import UnitResult, make_row
 
@@ -65,7 +65,7 @@ def image_listing(source: str, count: int, pages: list[int], n_classes: int, wor
     assert pages == list(range(pages[0], pages[0] + len(pages)))
     units = [(source, start, min(count, start + CHUNK), pages[0], len(pages), n_classes)
              for start in range(0, count, CHUNK)]
-    return catalog.Listing(image_unit, units, workers, catalog.SOURCE_MODULES[source].FIELDS)
+    return catalog.Listing(image_unit, units, workers, sources.by_name(source).FIELDS)
 
 
 def build(url: str, images: int, keys: int, shares: tuple[float, float, float] = (0.7, 0.2, 0.1),

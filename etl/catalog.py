@@ -14,29 +14,32 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import insert, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from etl import bulk, spill
+from etl import bulk, sources, spill
 from etl.errors import TolError
-from etl.models import BioscanMetadata, IngestReject, IngestRun
+from etl.models import IngestReject, IngestRun
 from etl.parallel import ordered_map
 from etl.progress import Progress
-from etl.sources import bioscan, eol, inat21
 from etl.sources.common import STAGE_COLUMNS, Reject, UnitResult
 
-SOURCE_MODULES: dict[str, ModuleType] = {"inat21": inat21, "eol": eol, "bioscan": bioscan}
-UNIT_NAMES = {"inat21": "class folders", "eol": "archives", "bioscan": "part folders"}
-STAGE_TYPES = {
-    "id": bulk.ID_TYPE, "path": "TEXT", "member": "TEXT", "member_offset": "BIGINT", "byte_size": "BIGINT",
-    "eol_content_id": "BIGINT", "eol_page_id": "BIGINT", "inat21_filename": "TEXT", "inat21_cls_name": "TEXT",
-    "inat21_cls_num": "INTEGER", "bioscan_part": "INTEGER", "bioscan_filename": "TEXT", "split_hash": "BIGINT",
-    "suspect": "TEXT",
-}
+COMMON_STAGE_TYPES = {"id": bulk.ID_TYPE, "path": "TEXT", "byte_size": "BIGINT", "split_hash": "BIGINT",
+                      "suspect": "TEXT"}
+
+
+def _stage_types() -> dict[str, str]:
+    """The staging table's columns and SQL types, in ImageRow's order: the common ones and each source's own."""
+    types = dict(COMMON_STAGE_TYPES)
+    for source in sources.SOURCES:
+        types.update(source.STAGE_TYPES)
+    return {column: types[column] for column in STAGE_COLUMNS}
+
+
+STAGE_TYPES = _stage_types()
 STAGE = "ingest_stage"
 EXAMPLES = 5
 SPILL_WINDOW = 1024
@@ -100,13 +103,13 @@ def _spills(listing: Listing | Callable[[], Iterable[UnitResult]], dialect: str)
     return isinstance(listing, Listing) and listing.workers > 1 and dialect == "sqlite"
 
 
-def _check_root(source: str, root: Path | None) -> Path:
+def _check_root(source: sources.Source, root: Path | None) -> Path:
     if root is None:
-        raise TolError(f"no {source} root given: pass ROOT or set {source}_root")
+        raise TolError(f"no {source.NAME} root given: pass ROOT or set {source.ROOT.name}")
     if not root.exists():
-        raise TolError(f"{source} root does not exist: {root}")
+        raise TolError(f"{source.NAME} root does not exist: {root}")
     if not root.is_dir():
-        raise TolError(f"{source} root is not a directory: {root}")
+        raise TolError(f"{source.NAME} root is not a directory: {root}")
     return root
 
 
@@ -133,13 +136,15 @@ class _RejectWriter:
         self.batch: list[dict] = []
         self.count = 0
         self.examples: list[Reject] = []
-        self.file_names: set[str] = set()  # base names of rejected files, so their metadata is not reported too
+        # Base names of rejected files, so that their metadata records are not reported too.
+        self.keeps_file_names = sources.by_name(source).METADATA is not None
+        self.file_names: set[str] = set()
 
     def add(self, reject: Reject) -> None:
         self.batch.append({"run_id": self.run_id, "source": self.source, "path": reject.path,
                            "reason": reject.reason})
         self.count += 1
-        if self.source == "bioscan":
+        if self.keeps_file_names:
             self.file_names.add(reject.path.rsplit("/", 1)[-1])
         if len(self.examples) < EXAMPLES:
             self.examples.append(reject)
@@ -168,15 +173,17 @@ def ingest(
     progress: bool = False,
     echo: Callable[[str], None] = print,
 ) -> IngestSummary:
-    """Catalogue every image of `source` under `root`; see the module docstring for the guarantees."""
-    module = SOURCE_MODULES[source]
-    root = _check_root(source, root).resolve()
+    """Catalogue every image of `source` under `root`; see the module docstring for the guarantees.
+
+    `metadata` is the source's metadata file, for a source that has one (ignored otherwise)."""
+    module = sources.by_name(source)
+    root = _check_root(module, root).resolve()
     units, top_rejects = module.list_units(root)
     if not units:
-        raise TolError(f"no {UNIT_NAMES[source]} under {source} root {root}: is this the right folder?")
-    if source == "bioscan" and metadata is None:
-        echo("warning: no BIOSCAN metadata given (--metadata or bioscan_metadata): images are catalogued "
-             "without checking that each has a metadata record")
+        raise TolError(f"no {module.UNIT_NAME} under {source} root {root}: is this the right folder?")
+    if module.METADATA is not None and metadata is None:
+        echo(f"warning: no {module.METADATA.title} given (--metadata or {module.METADATA.setting.name}): images "
+             "are catalogued without checking that each has a metadata record")
 
     scan = functools.partial(module.scan_unit, str(root), check_images=check_images)
     return load_listing(engine, source, str(root), Listing(scan, units, workers, module.FIELDS),
@@ -203,6 +210,9 @@ def load_listing(
     scratch files (etl/spill.py), deleted when the run ends.
     """
     started = time.monotonic()
+    checker = sources.by_name(source).METADATA
+    if checker is None:
+        metadata = None
     run_id = _start_run(engine, source, root)
     summary = IngestSummary(run_id=run_id, source=source, root=root)
     top_rejects = list(top_rejects)
@@ -217,13 +227,14 @@ def load_listing(
             stack.callback(lambda: spill.detach_all(connection.connection.driver_connection, attached))
             with connection.begin():
                 rejects = _RejectWriter(connection, run_id, source)
-                if source == "bioscan" and metadata is not None:
-                    load_bioscan_metadata(connection, metadata)
+                if checker is not None and metadata is not None:
+                    checker.load(connection, metadata)
                 # A first ingest goes straight into `images` (COPY on PostgreSQL, scratch-file copies on SQLite);
-                # BIOSCAN with metadata needs the staging table to check images against their records.
-                direct = (source != "bioscan" or metadata is None) and connection.execute(
+                # a source with metadata needs the staging table to check images against their records.
+                direct = metadata is None and connection.execute(
                     text("SELECT 1 FROM images WHERE source = :s LIMIT 1"), {"s": source}).first() is None
-                bar = stack.enter_context(Progress(total=units_total, unit=UNIT_NAMES[source].split()[-1],
+                bar = stack.enter_context(Progress(total=units_total,
+                                                   unit=sources.by_name(source).UNIT_NAME.split()[-1],
                                                    desc=source, enabled=progress))
                 if scratch is not None:
                     assert isinstance(listing, Listing)
@@ -367,8 +378,9 @@ def _load_staged(connection: Connection, summary: IngestSummary, fill: Callable[
     connection.exec_driver_sql(f"ANALYZE {STAGE}")
     connection.exec_driver_sql("ANALYZE images")
     _drop_duplicates(connection, rejects)
-    if summary.source == "bioscan" and metadata is not None:
-        _check_bioscan_metadata(connection, rejects, metadata)
+    checker = sources.by_name(summary.source).METADATA
+    if checker is not None and metadata is not None:
+        checker.check_listing(connection, STAGE, metadata, rejects.add, rejects.file_names)
     _merge(connection, summary, summary.source, summary.run_id)
 
 
@@ -443,43 +455,3 @@ def _merge(connection: Connection, summary: IngestSummary, source: str, run_id: 
             for path, member in connection.execute(text(
                 "SELECT path, member FROM images WHERE last_run_id = :run AND status = 'missing' "
                 "ORDER BY path, member LIMIT :n"), {**params, "n": EXAMPLES})]
-
-
-# ------------------------------------------------------------------------------------- BIOSCAN metadata
-
-
-def load_bioscan_metadata(connection: Connection, path: Path) -> int:
-    """Replace the `bioscan_metadata` table with the records of `path` (first record per image file wins)."""
-    columns = ("seq", "image_file", "order", "family", "genus", "species", "chunk_number")
-    bulk.create_temp_table(connection, "bioscan_metadata_stage",
-                           [("seq", "BIGINT"), *((c, "TEXT") for c in columns[1:])])
-    records = ((n, *record) for n, record in enumerate(bioscan.read_metadata(path)))
-    bulk.load_rows(connection, "bioscan_metadata_stage", columns, records)
-    connection.exec_driver_sql("CREATE INDEX ix_bioscan_metadata_stage ON bioscan_metadata_stage (image_file, seq)")
-    connection.execute(BioscanMetadata.__table__.delete())
-    connection.exec_driver_sql("""
-        INSERT INTO bioscan_metadata (image_file, "order", family, genus, species, chunk_number)
-        SELECT image_file, "order", family, genus, species, chunk_number FROM bioscan_metadata_stage AS s
-        WHERE seq = (SELECT MIN(seq) FROM bioscan_metadata_stage AS f WHERE f.image_file = s.image_file)""")
-    return connection.execute(select(func.count()).select_from(BioscanMetadata)).scalar_one()
-
-
-def _check_bioscan_metadata(connection: Connection, rejects: _RejectWriter, metadata: Path) -> None:
-    """Reject images with no metadata record, and report metadata records with no image."""
-    orphans = connection.exec_driver_sql(f"""
-        SELECT s.seq, s.path FROM {STAGE} AS s
-        WHERE NOT EXISTS (SELECT 1 FROM bioscan_metadata AS m WHERE m.image_file = s.bioscan_filename)
-        ORDER BY s.seq""").all()
-    for _, path in orphans:
-        rejects.add(Reject(path, f"no record for this image_file in {metadata.name}"))
-    for start in range(0, len(orphans), 500):
-        chunk = [str(int(seq)) for seq, _ in orphans[start:start + 500]]
-        connection.exec_driver_sql(f"DELETE FROM {STAGE} WHERE seq IN ({', '.join(chunk)})")
-    unmatched = connection.exec_driver_sql(f"""
-        SELECT m.image_file FROM bioscan_metadata AS m
-        WHERE NOT EXISTS (SELECT 1 FROM {STAGE} AS s WHERE s.bioscan_filename = m.image_file)
-        ORDER BY m.image_file""")
-    for (image_file,) in unmatched.all():
-        if image_file in rejects.file_names:
-            continue
-        rejects.add(Reject(f"{metadata.name}:{image_file}", "metadata record has no image file under the root"))

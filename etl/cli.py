@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from etl import config as config_mod
 from etl import db, schema
 from etl.errors import TolError
+from etl.sources import SOURCES, Source
 
 
 @dataclass
@@ -223,7 +224,9 @@ def ingest_group() -> None:
     """
 
 
-def _ingest_command(source: str, root_setting: str, help_text: str):
+def _ingest_command(source: Source):
+    metadata_setting = source.METADATA.setting.name if source.METADATA is not None else None
+
     @click.argument("root", required=False, type=click.Path())
     @click.option("--workers", type=int, help="Processes listing units in parallel (setting `workers`).")
     @click.option("--no-check-images", is_flag=True,
@@ -233,46 +236,27 @@ def _ingest_command(source: str, root_setting: str, help_text: str):
                 metadata: str | None = None) -> None:
         from etl import catalog
 
-        settings = state.config(**{root_setting: root, "workers": workers, "bioscan_metadata": metadata})
+        flags = {source.ROOT.name: root, "workers": workers}
+        if metadata_setting is not None:
+            flags[metadata_setting] = metadata
+        settings = state.config(**flags)
         summary = catalog.ingest(
-            state.engine(), source, settings.path(root_setting, required_for=f"tol ingest {source}"),
-            metadata=settings.path("bioscan_metadata") if source == "bioscan" else None,
+            state.engine(), source.NAME, settings.path(source.ROOT.name, required_for=f"tol ingest {source.NAME}"),
+            metadata=settings.path(metadata_setting) if metadata_setting is not None else None,
             workers=settings.get_value("workers"), check_images=not no_check_images,
             progress=not state.quiet, echo=click.echo)
         for line in summary.lines():
             click.echo(line)
 
-    command.__doc__ = help_text
+    command.__doc__ = source.INGEST_HELP
+    if source.METADATA is not None:
+        command = click.option("--metadata", type=click.Path(),
+                               help=f"{source.METADATA.option_help} (setting `{metadata_setting}`).")(command)
     return command
 
 
-ingest_group.command("inat21")(_ingest_command("inat21", "inat21_root", """Catalogue iNat21 class folders under ROOT.
-
-    ROOT defaults to the `inat21_root` setting.
-
-    \b
-    Example:
-      tol ingest inat21 /data/inat21/train --workers 8
-    """))
-ingest_group.command("eol")(_ingest_command("eol", "eol_root", """Catalogue the members of the EOL archives under ROOT.
-
-    Archives are streamed, never extracted. ROOT defaults to the `eol_root` setting.
-
-    \b
-    Example:
-      tol ingest eol /data/eol/media_cargo_archive
-    """))
-ingest_group.command("bioscan")(click.option(
-    "--metadata", type=click.Path(), help="BIOSCAN metadata .jsonld or .tsv (setting `bioscan_metadata`).")(
-    _ingest_command("bioscan", "bioscan_root", """Catalogue BIOSCAN-1M part folders under ROOT.
-
-    Each image must have a record in the metadata file; images without one (and records without an image)
-    are reported and recorded. ROOT defaults to the `bioscan_root` setting.
-
-    \b
-    Example:
-      tol ingest bioscan /data/bioscan/cropped_256 --metadata /data/bioscan/metadata.jsonld
-    """)))
+for _source in SOURCES:
+    ingest_group.command(_source.NAME)(_ingest_command(_source))
 
 
 # --------------------------------------------------------------------------------------------------- splits
@@ -431,12 +415,12 @@ def taxa_group() -> None:
 
 
 def _reference_options(function):
-    from etl.taxonomy import RESOURCES
+    from etl.taxonomy import LOAD_SETTINGS
 
-    for resource in reversed(RESOURCES):
-        function = click.option(f"--{resource.setting.replace('_', '-')}", resource.setting, type=click.Path(),
-                                help=f"(setting `{resource.setting}`)")(function)
-    return click.option("--bioscan-metadata", type=click.Path(), help="(setting `bioscan_metadata`)")(function)
+    for setting in reversed(LOAD_SETTINGS):
+        function = click.option(f"--{setting.replace('_', '-')}", setting, type=click.Path(),
+                                help=f"(setting `{setting}`)")(function)
+    return function
 
 
 @taxa_group.command("load")
@@ -454,9 +438,7 @@ def taxa_load(state: State, **paths: str | None) -> None:
     from etl import taxonomy
 
     settings = state.config(**paths)
-    results = taxonomy.load(state.engine(),
-                            {r.setting: settings.path(r.setting) for r in taxonomy.RESOURCES},
-                            settings.path("bioscan_metadata"))
+    results = taxonomy.load(state.engine(), {setting: settings.path(setting) for setting in taxonomy.LOAD_SETTINGS})
     for result in results:
         detail = f"{result.rows:,} rows from {result.path}" if result.status == "loaded" else result.status
         click.echo(f"{result.name:<18} {detail}")

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from etl import sources
 from etl.errors import TolError
-from etl.reader import EOL_ACCESS
+from etl.sources.common import SourceSetting
 
 ENV_PREFIX = "TOL_"
 CONFIG_ENV = "TOL_CONFIG"
@@ -42,14 +43,17 @@ class Setting:
     def env_var(self) -> str:
         return ENV_PREFIX + self.name.upper()
 
+    @classmethod
+    def of_source(cls, setting: SourceSetting) -> Setting:
+        """The configuration setting a source declares."""
+        return cls(setting.name, setting.kind, setting.default, setting.help, setting.choices)
+
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("database_url", "url", "sqlite:///catalog.sqlite",
             "catalog database: sqlite:///FILE or postgresql+psycopg://USER@HOST:PORT/DB"),
-    Setting("inat21_root", "path", None, "iNat21 train folder holding the class folders"),
-    Setting("eol_root", "path", None, "folder of EOL media cargo archives (*.tar.gz)"),
-    Setting("bioscan_root", "path", None, "BIOSCAN-1M cropped_256 folder holding part1 … part113"),
-    Setting("bioscan_metadata", "path", None, "BIOSCAN_Insect_Dataset_metadata.jsonld (or .tsv)"),
+    *(Setting.of_source(source.ROOT) for source in sources.SOURCES),
+    *(Setting.of_source(source.METADATA.setting) for source in sources.SOURCES if source.METADATA is not None),
     Setting("eol_taxon_tab", "path", None, "EOL Dynamic Hierarchy 2.1 taxon.tab"),
     Setting("eol_vernacular", "path", None, "EOL vernacularnames.csv"),
     Setting("eol_scraped_page_ids", "path", None, "scraped_page_ids.csv (page_id,scientific_name)"),
@@ -61,10 +65,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("rare_unseen", "path", None, "rare species unseen_in_training.json"),
     Setting("output_dir", "path", "shards", "where shard plans write their tars"),
     Setting("cache_dir", "path", ".tol-cache", "where EOL archives are restaged (or their gzip seek indexes kept)"),
-    Setting("eol_access", "str", "restage",
-            "how shard writers read EOL members: `restage` (each archive decompressed once into cache_dir, then "
-            "one seek per image; needs about the archives' size on disk) or `gzip-index` (seek indexes only, "
-            "each read inflates up to 4 MiB)", choices=EOL_ACCESS),
+    *(Setting.of_source(setting) for source in sources.SOURCES for setting in source.READ_SETTINGS),
     Setting("workers", "int", 2, "local worker processes for parallel stages"),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

@@ -18,9 +18,6 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from etl.errors import TolError
 
-# Transitional: etl/taxonomy.py's `check` still imports this. Delete it when `check` reads
-# etl.resources.check_queries() instead (etl/resources.py is where shipped files are found).
-SQL_DIR = Path(__file__).resolve().parent / "sql"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 SQLITE_CACHE_KB = 64 * 1024
 

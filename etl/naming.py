@@ -14,6 +14,7 @@ import re
 from typing import NamedTuple
 
 RANK_NAMES = ("kingdom", "phylum", "class", "order", "family", "genus", "species")
+Taxon = tuple[str, ...]  # seven slots in RANK_NAMES order (see the module docstring)
 PLACEHOLDERS = frozenset({"(unidentified)", "unknown", "pleasehelp"})
 KINGDOM_SYNONYMS = {"metazoa": "animalia", "archaeplastida": "plantae", "chloroplastida": "plantae"}
 

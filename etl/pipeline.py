@@ -12,14 +12,13 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from etl import catalog, db, exclusions, schema, splits, taxonomy
+from etl import catalog, db, exclusions, schema, sources, splits, taxonomy
 from etl.config import Config, resolve
 from etl.errors import TolError
 from etl.plan import SPLITS, PlanOptions, create_plan, parse_size
 from etl.sources.common import sha256_file
 
 Echo = Callable[[str], None]
-SOURCE_SETTINGS = {"inat21": "inat21_root", "eol": "eol_root", "bioscan": "bioscan_root"}
 
 
 def _already_ingested(engine, source: str, root: Path) -> bool:
@@ -48,15 +47,16 @@ def run(settings: Config, engine: Engine, *, split_name: str, seed: int, val_per
 
     count = settings.get_value("workers")
     ingested_any = False
-    for source, setting in SOURCE_SETTINGS.items():
-        root = settings.path(setting)
+    for source in sources.SOURCES:
+        root = settings.path(source.ROOT.name)
         if root is None:
-            echo(f"ingest {source}: skipped ({setting} not set)")
+            echo(f"ingest {source.NAME}: skipped ({source.ROOT.name} not set)")
             continue
-        if _already_ingested(engine, source, root):
-            echo(f"ingest {source}: already done for {root}")
+        if _already_ingested(engine, source.NAME, root):
+            echo(f"ingest {source.NAME}: already done for {root}")
             continue
-        summary = catalog.ingest(engine, source, root, metadata=settings.path("bioscan_metadata"),
+        metadata = settings.path(source.METADATA.setting.name) if source.METADATA is not None else None
+        summary = catalog.ingest(engine, source.NAME, root, metadata=metadata,
                                  workers=count, progress=not quiet, echo=echo)
         ingested_any = True
         for line in summary.lines()[:1]:

@@ -1,37 +1,19 @@
 """Reading a catalogued image's bytes from where its source keeps it.
 
-iNat21 and BIOSCAN images are files under their source root. EOL images are members of `.tar.gz` archives,
-and a shard mixes images from every archive, so reads come in no useful order. Two ways to read them
-(setting `eol_access`):
-
-* `restage` (default): each archive is decompressed once into the cache folder as a plain tar; a member is
-  then one seek and one read at the offset the ingest recorded, whatever the archive's size. JPEG data does
-  not compress, so this needs about as much disk as the archives themselves.
-* `gzip-index`: an `indexed_gzip` seek index per archive, kept in the cache folder; each read inflates up to
-  the index spacing (4 MiB) from the nearest seek point, and costs more than a whole write of a small image.
+Each source says how its bytes are read (`open_store` of its module in etl/sources/): iNat21 and BIOSCAN
+images are files under their root, EOL images members of `.tar.gz` archives (etl/sources/eol_archives.py).
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
-import zlib
-from collections import OrderedDict
 from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from etl import sources
 from etl.errors import TolError
-
-# How many archives a reader keeps open. A restaged tar is just a file handle, so a reader keeps every archive
-# of a real collection open (the HF release has 63) and never reopens one per image; a gzip index holds
-# 32 KiB per seek point in memory, so only a few stay open.
-OPEN_ARCHIVES = {"restage": 256, "gzip-index": 4}
-INDEX_SPACING = 4 * 1024 * 1024
-EOL_ACCESS = tuple(OPEN_ARCHIVES)  # the values of the `eol_access` setting
-COPY_BUFFER = 4 * 1024 * 1024
+from etl.sources.common import ImageStore, ReadOptions
 
 
 def source_roots(engine: Engine, configured: dict[str, Path | None]) -> dict[str, Path]:
@@ -49,108 +31,41 @@ def source_roots(engine: Engine, configured: dict[str, Path | None]) -> dict[str
     return roots
 
 
+def check_read_settings(settings: dict[str, object]) -> None:
+    """Refuse a read setting outside its choices (TolError naming the setting and its choices)."""
+    for source in sources.SOURCES:
+        for setting in source.READ_SETTINGS:
+            value = settings.get(setting.name, setting.default)
+            if setting.choices and value not in setting.choices:
+                raise TolError(f"{setting.name} must be one of {', '.join(setting.choices)}, not {value!r}")
+
+
 class ImageReader:
-    """Reads image bytes; keeps EOL archives open between reads."""
+    """Reads image bytes of every source; keeps each source's store (and what it holds open) between reads."""
 
     def __init__(self, roots: dict[str, Path], cache_dir: Path, eol_access: str = "restage") -> None:
-        if eol_access not in EOL_ACCESS:
-            raise TolError(f"eol_access must be one of {', '.join(EOL_ACCESS)}, not {eol_access!r}")
+        # `eol_access` is the one read setting today's callers pass by position.
+        settings: dict[str, object] = {"eol_access": eol_access}
+        check_read_settings(settings)
         self.roots = roots
-        self.cache_dir = cache_dir
-        self.eol_access = eol_access
-        self._archives: OrderedDict[str, object] = OrderedDict()
+        self.options = ReadOptions(cache_dir, settings)
+        self._stores: dict[str, ImageStore] = {}
 
-    def _root(self, source: str) -> Path:
-        try:
-            return self.roots[source]
-        except KeyError:
-            raise TolError(f"no root known for source {source}: set {source}_root or ingest it") from None
+    def _store(self, source: str) -> ImageStore:
+        store = self._stores.get(source)
+        if store is None:
+            root = self.roots.get(source)
+            if root is None:
+                raise TolError(f"no root known for source {source}: set {source}_root or ingest it")
+            store = self._stores[source] = sources.by_name(source).open_store(root, self.options)
+        return store
 
     def read(self, source: str, path: str, member_offset: int | None, byte_size: int) -> bytes:
         """The bytes of one image (OSError when the file or archive cannot be read)."""
-        root = self._root(source)
-        if source != "eol":
-            with open(root / path, "rb") as handle:
-                return handle.read()
-        archive = self._archive(root / path)
-        archive.seek(member_offset)
-        data = archive.read(byte_size)
-        if len(data) != byte_size:
-            raise OSError(f"archive {path} ends before the member's {byte_size} bytes")
-        return data
-
-    def _cache_path(self, archive: Path, folder: str, suffix: str) -> Path:
-        # Size and modification time in the name: a replaced archive never meets a stale copy.
-        stat = archive.stat()
-        return self.cache_dir / folder / f"{archive.name}.{stat.st_size}.{int(stat.st_mtime)}{suffix}"
-
-    def _archive(self, path: Path):
-        key = str(path)
-        if key in self._archives:
-            self._archives.move_to_end(key)
-            return self._archives[key]
-        archive = self._open_restaged(path) if self.eol_access == "restage" else self._open_indexed(path)
-        self._archives[key] = archive
-        while len(self._archives) > OPEN_ARCHIVES[self.eol_access]:
-            _, oldest = self._archives.popitem(last=False)
-            oldest.close()
-        return archive
-
-    def _open_restaged(self, path: Path):
-        target = self._cache_path(path, "eol-tar", ".tar")
-        if not target.exists():
-            restage(path, target)
-        return open(target, "rb")
-
-    def _open_indexed(self, path: Path):
-        import indexed_gzip
-
-        index = self._cache_path(path, "eol-gzip-index", ".gzidx")
-        if index.exists():
-            return indexed_gzip.IndexedGzipFile(str(path), spacing=INDEX_SPACING, index_file=str(index))
-        archive = indexed_gzip.IndexedGzipFile(str(path), spacing=INDEX_SPACING)
-        archive.build_full_index()
-        index.parent.mkdir(parents=True, exist_ok=True)
-        partial = index.with_name(f".{index.name}.{os.getpid()}.tmp")
-        archive.export_index(str(partial))
-        os.replace(partial, index)  # several workers may build the same index; the last rename wins
-        return archive
+        return self._store(source).read(path, member_offset, byte_size)
 
     def close(self) -> None:
-        """Close every open archive."""
-        for archive in self._archives.values():
-            archive.close()
-        self._archives.clear()
-
-
-def restage(archive: Path, target: Path) -> None:
-    """Decompress `archive` into the plain tar `target`, atomically, once across concurrent workers.
-
-    A truncated archive is restaged as far as it decompresses: its catalogued members all lie before the cut
-    (the ingest stopped listing there), and a read past the end fails like a read of the archive would.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.with_name(f".{target.name}.lock"), "a+b") as lock:
-        # The other workers wait rather than decompress it again. On a filesystem without flock, concurrent
-        # restaging only wastes work: the rename stays atomic.
-        with contextlib.suppress(OSError):
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        if target.exists():
-            return
-        partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        try:
-            with open(archive, "rb") as raw, open(partial, "wb") as out:
-                inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)  # gzip framing
-                while chunk := raw.read(COPY_BUFFER):
-                    out.write(inflater.decompress(chunk))
-                    while inflater.eof and inflater.unused_data:  # a multi-member gzip file
-                        rest = inflater.unused_data
-                        inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
-                        out.write(inflater.decompress(rest))
-                out.write(inflater.flush())
-        except zlib.error:
-            pass  # corrupt from here on: keep what decompressed
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        os.replace(partial, target)
+        """Close what every store holds open."""
+        for store in self._stores.values():
+            store.close()
+        self._stores.clear()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from etl import catalog, ids
+from etl import catalog, ids, sources
 from etl.errors import TolError
 from etl.sources import bioscan, eol, inat21
 from etl.sources.common import sniff
@@ -289,7 +289,7 @@ def test_sources_fill_only_their_declared_fields(sample_collection: Path, source
     """Scratch files carry a source's FIELDS only, so any other field a scan fills would be lost."""
     from etl.sources.common import STAGE_COLUMNS
 
-    module = catalog.SOURCE_MODULES[source]
+    module = sources.by_name(source)
     units, _ = module.list_units(roots(sample_collection)[source])
     undeclared = [i for i, name in enumerate(STAGE_COLUMNS) if name not in module.FIELDS]
     rows = [row for unit in units for row in module.scan_unit(str(roots(sample_collection)[source]), unit).rows]

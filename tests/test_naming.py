@@ -16,9 +16,10 @@ from etl.sampledata import (
     RESOLVER_FIXTURES,
     _DynamicHierarchy,
 )
+from etl.sources.bioscan import label_taxon
 from etl.sources.inat21 import parse_class_folder
 
-CORRECTIONS = taxonomy._corrections()
+CORRECTIONS = taxonomy.load_corrections()
 
 
 def _fixture_world():
@@ -48,7 +49,7 @@ def resolve_fixture(source: str, key) -> tuple[str, ...]:
         return naming.normalise(parse_class_folder(key).ranks)
     if source == "bioscan":
         order, family, genus, species = next(row[1:] for row in BIOSCAN_FIXTURES if row[0] == key)
-        return TABLE.upgrade(taxonomy._bioscan_taxon(order, family, genus, species))[0]
+        return TABLE.upgrade(label_taxon(order, family, genus, species))[0]
     if source == "eol":
         return TABLE.upgrade(EOL_INDEX.taxon(key))[0]
     return naming.normalise(key)

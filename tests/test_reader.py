@@ -14,7 +14,8 @@ import pytest
 
 from etl import config
 from etl.errors import TolError
-from etl.reader import EOL_ACCESS, ImageReader, restage
+from etl.reader import ImageReader
+from etl.sources.eol_archives import EOL_ACCESS, restage
 
 
 def make_archive(path: Path, members: int, seed: int = 3) -> dict[str, tuple[int, bytes]]:

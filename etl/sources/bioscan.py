@@ -1,7 +1,9 @@
 """BIOSCAN-1M cropped_256: ``<root>/part<N>/<image_file>``, plus the metadata file that names each image.
 
 A part folder is one listing unit. The metadata (a JSON array in ``.jsonld``, or the same columns as TSV) is
-streamed record by record, never loaded whole: the real file has 1.1M records.
+streamed record by record, never loaded whole: the real file has 1.1M records. It lives in the table
+`bioscan_metadata`, which this module alone writes (on ingest and on `tol taxa load`). A distinct
+(order, family, genus, species) label of the metadata is one naming key.
 """
 
 from __future__ import annotations
@@ -10,15 +12,58 @@ import csv
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import Connection
+
+from etl import bulk
 from etl.errors import TolError
 from etl.ids import bioscan_image_id
-from etl.sources.common import COMMON_FIELDS, Reject, UnitResult, make_row, scan_image_files
+from etl.models import BioscanMetadata
+from etl.naming import normalise
+from etl.sources.common import (
+    COMMON_FIELDS,
+    FileStore,
+    KeyResult,
+    MetadataFile,
+    NameLookups,
+    NamesTable,
+    ReadOptions,
+    Reject,
+    SourceSetting,
+    Taxon,
+    UnitResult,
+    make_row,
+    scan_image_files,
+)
 
+NAME = "bioscan"
+ORDER = 2
+ROOT = SourceSetting("bioscan_root", "BIOSCAN-1M cropped_256 folder holding part1 … part113")
+UNIT_NAME = "part folders"
+INGEST_HELP = """Catalogue BIOSCAN-1M part folders under ROOT.
+
+    Each image must have a record in the metadata file; images without one (and records without an image)
+    are reported and recorded. ROOT defaults to the `bioscan_root` setting.
+
+    \b
+    Example:
+      tol ingest bioscan /data/bioscan/cropped_256 --metadata /data/bioscan/metadata.jsonld
+    """
 FIELDS = (*COMMON_FIELDS, "bioscan_part", "bioscan_filename")
+STAGE_TYPES = {"bioscan_part": "INTEGER", "bioscan_filename": "TEXT"}
+READ_SETTINGS: tuple[SourceSetting, ...] = ()
+NAMES = NamesTable("names_bioscan_labels", ("order", "family", "genus", "species"), ("""
+    UPDATE images SET taxon_id = n.taxon_id, unnamed_reason = n.unnamed_reason
+    FROM bioscan_metadata AS m
+    JOIN names_bioscan_labels AS n ON n."order" = m."order" AND n.family = m.family
+         AND n.genus = m.genus AND n.species = m.species
+    WHERE images.source = 'bioscan' AND m.image_file = images.bioscan_filename AND {changed}""", """
+    UPDATE images SET unnamed_reason = 'no BIOSCAN metadata record for this image'
+    WHERE source = 'bioscan' AND taxon_id IS NULL AND unnamed_reason IS NULL"""), joined_tables=("bioscan_metadata",))
 PART_PATTERN = re.compile(r"^part([1-9]\d*)$")
 FILE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.jpg$")
 NOT_CLASSIFIED = "not_classified"
@@ -147,3 +192,75 @@ def read_metadata(path: Path) -> Iterator[MetadataRecord]:
         return
     for number, raw in _json_array_objects(path):
         yield _record(raw, f"{path} record {number}")
+
+
+# ---------------------------------------------------------------------------------------- the metadata table
+
+
+def load_metadata(connection: Connection, path: Path) -> int:
+    """Replace the `bioscan_metadata` table with the records of `path` (first record per image file wins)."""
+    columns = ("seq", "image_file", "order", "family", "genus", "species", "chunk_number")
+    bulk.create_temp_table(connection, "bioscan_metadata_stage",
+                           [("seq", "BIGINT"), *((c, "TEXT") for c in columns[1:])])
+    records = ((n, *record) for n, record in enumerate(read_metadata(path)))
+    bulk.load_rows(connection, "bioscan_metadata_stage", columns, records)
+    connection.exec_driver_sql("CREATE INDEX ix_bioscan_metadata_stage ON bioscan_metadata_stage (image_file, seq)")
+    connection.execute(BioscanMetadata.__table__.delete())
+    connection.exec_driver_sql("""
+        INSERT INTO bioscan_metadata (image_file, "order", family, genus, species, chunk_number)
+        SELECT image_file, "order", family, genus, species, chunk_number FROM bioscan_metadata_stage AS s
+        WHERE seq = (SELECT MIN(seq) FROM bioscan_metadata_stage AS f WHERE f.image_file = s.image_file)""")
+    return connection.execute(select(func.count()).select_from(BioscanMetadata)).scalar_one()
+
+
+def check_listing(connection: Connection, stage: str, metadata: Path, reject: Callable[[Reject], None],
+                  rejected_files: Collection[str]) -> None:
+    """Reject staged images with no metadata record, and report metadata records with no image."""
+    orphans = connection.exec_driver_sql(f"""
+        SELECT s.seq, s.path FROM {stage} AS s
+        WHERE NOT EXISTS (SELECT 1 FROM bioscan_metadata AS m WHERE m.image_file = s.bioscan_filename)
+        ORDER BY s.seq""").all()
+    for _, path in orphans:
+        reject(Reject(path, f"no record for this image_file in {metadata.name}"))
+    for start in range(0, len(orphans), 500):
+        chunk = [str(int(seq)) for seq, _ in orphans[start:start + 500]]
+        connection.exec_driver_sql(f"DELETE FROM {stage} WHERE seq IN ({', '.join(chunk)})")
+    unmatched = connection.exec_driver_sql(f"""
+        SELECT m.image_file FROM bioscan_metadata AS m
+        WHERE NOT EXISTS (SELECT 1 FROM {stage} AS s WHERE s.bioscan_filename = m.image_file)
+        ORDER BY m.image_file""")
+    for (image_file,) in unmatched.all():
+        if image_file in rejected_files:
+            continue
+        reject(Reject(f"{metadata.name}:{image_file}", "metadata record has no image file under the root"))
+
+
+METADATA: MetadataFile | None = MetadataFile(
+    SourceSetting("bioscan_metadata", "BIOSCAN_Insect_Dataset_metadata.jsonld (or .tsv)"),
+    "BIOSCAN metadata", "BIOSCAN metadata .jsonld or .tsv", load_metadata, check_listing)
+
+
+# ----------------------------------------------------------------------------------------------------- names
+
+
+def open_store(root: Path, options: ReadOptions) -> FileStore:
+    """Images are files under the root."""
+    return FileStore(root)
+
+
+def label_taxon(order: str, family: str, genus: str, species: str) -> Taxon:
+    """The taxon a metadata label names: every BIOSCAN image is an insect; `not_classified` is an empty rank."""
+    values = ["" if v == NOT_CLASSIFIED else v for v in (order, family, genus, species)]
+    return normalise(["Animalia", "Arthropoda", "Insecta", *values])
+
+
+def resolve_keys(connection: Connection, lookups: NameLookups) -> list[KeyResult]:
+    """One key per distinct label of the catalogued images' metadata records, upgraded."""
+    results = []
+    for label in connection.execute(text("""
+            SELECT DISTINCT m."order", m.family, m.genus, m.species
+            FROM images AS i JOIN bioscan_metadata AS m ON m.image_file = i.bioscan_filename
+            WHERE i.source = 'bioscan' ORDER BY 1, 2, 3, 4""")):
+        taxon, changes = lookups.upgrade(label_taxon(*label))
+        results.append(KeyResult(NAME, tuple(label), taxon, None, changes))
+    return results

@@ -1,4 +1,5 @@
-"""What every source module produces: catalog rows and rejects, one listing unit at a time.
+"""What every source module produces and uses: catalog rows and rejects, one listing unit at a time; its
+settings; how its image bytes are read; and the naming keys it gives the taxonomy stage.
 
 A source's files are listed in *units* (an iNat21 class folder, a BIOSCAN part, an EOL archive) so that
 units can be scanned in parallel processes and their rows streamed into the catalog in batches.
@@ -8,10 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from etl.ids import split_hash
+from etl.naming import Taxon
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 # The first bytes of the image formats Pillow will be asked to open.
 IMAGE_MAGIC = (
@@ -151,3 +158,106 @@ def sniff_file(path: str, size: int) -> tuple[str | None, str | None]:
     except OSError as exc:
         return f"unreadable: {exc.strerror or exc}", None
     return sniff(head, tail, size)
+
+
+# ------------------------------------------------------------------------------------------------ settings
+
+
+class SourceSetting(NamedTuple):
+    """A setting a source adds to the configuration (etl.config makes it a `Setting`)."""
+
+    name: str
+    help: str
+    kind: str = "path"
+    default: Any = None
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MetadataFile:
+    """A file of per-image records a source comes with, in a table of its own; ingest checks the listed images
+    against it, and `tol taxa load` reloads it."""
+
+    setting: SourceSetting
+    title: str  # what messages call it, e.g. "BIOSCAN metadata"
+    option_help: str  # help of the ingest command's --metadata option
+    # Replace the source's metadata table with the records of the file; returns how many it holds.
+    load: Callable[[Connection, Path], int]
+    # Reject staged images without a record (deleting them from the staging table `stage`) and report records
+    # without an image: (connection, stage, file, reject, base names of files already rejected).
+    check_listing: Callable[[Connection, str, Path, Callable[[Reject], None], Collection[str]], None]
+
+
+# ---------------------------------------------------------------------------------------------- image bytes
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """What shard writers were told about reading sources: a cache folder, and the sources' read settings."""
+
+    cache_dir: Path
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ImageStore(Protocol):
+    """Where one source keeps its image bytes, opened on one root."""
+
+    def read(self, path: str, member_offset: int | None, byte_size: int) -> bytes:
+        """The bytes of one catalogued image (OSError when they cannot be read)."""
+        ...
+
+    def close(self) -> None:
+        """Release whatever the store holds open."""
+        ...
+
+
+class FileStore:
+    """Images that are plain files under the source root, at their catalogued path."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def read(self, path: str, member_offset: int | None, byte_size: int) -> bytes:
+        """The whole file."""
+        with open(self.root / path, "rb") as handle:
+            return handle.read()
+
+    def close(self) -> None:
+        """Nothing is kept open."""
+
+
+# -------------------------------------------------------------------------------------------------- naming
+
+@dataclass
+class KeyResult:
+    """The taxon resolved for one naming key of one source."""
+
+    source: str
+    key: tuple
+    taxon: Taxon | None
+    reason: str | None = None
+    changes: list[str] = field(default_factory=list)
+
+
+class NameLookups(Protocol):
+    """What the taxonomy stage offers a source for resolving its naming keys."""
+
+    def upgrade(self, taxon: Taxon) -> tuple[Taxon, list[str]]:
+        """Fill the empty higher ranks of a taxon from ITIS and the resolver; also the changes made."""
+        ...
+
+    def eol_page_taxa(self, pages: set[int]) -> Callable[[int], Taxon]:
+        """The taxon of each of `pages` from the EOL Dynamic Hierarchy and scraped names (all slots empty when
+        neither knows the page)."""
+        ...
+
+
+class NamesTable(NamedTuple):
+    """Where a source's resolved naming keys are kept, and how its images take their names from them."""
+
+    table: str
+    key_columns: tuple[str, ...]
+    # UPDATE statements naming the source's images; `{changed}` stands for "the image's name differs from n's".
+    name_images: tuple[str, ...]
+    # Other tables those statements read, analysed before they run.
+    joined_tables: tuple[str, ...] = ()

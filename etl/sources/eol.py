@@ -2,8 +2,8 @@
 ``<content_id>_<page_id>_eol-full-size-copy.jpg``.
 
 Archives are read as gzip streams, never extracted. For each member we keep where its bytes start in the
-uncompressed tar stream, so the write stage can seek straight to it through a gzip index.
-An archive is one listing unit.
+uncompressed tar stream, so the write stage can seek straight to it (etl/sources/eol_archives.py).
+An archive is one listing unit. An EOL page is one naming key, placed by the Dynamic Hierarchy.
 """
 
 from __future__ import annotations
@@ -14,10 +14,46 @@ import tarfile
 import zlib
 from pathlib import Path
 
-from etl.ids import eol_image_id
-from etl.sources.common import COMMON_FIELDS, SNIFF_BYTES, Reject, UnitResult, make_row, sniff
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
+from etl.ids import eol_image_id
+from etl.sources.common import (
+    COMMON_FIELDS,
+    SNIFF_BYTES,
+    KeyResult,
+    MetadataFile,
+    NameLookups,
+    NamesTable,
+    ReadOptions,
+    Reject,
+    SourceSetting,
+    UnitResult,
+    make_row,
+    sniff,
+)
+from etl.sources.eol_archives import ACCESS_SETTING, ArchiveStore
+
+NAME = "eol"
+ORDER = 1
+ROOT = SourceSetting("eol_root", "folder of EOL media cargo archives (*.tar.gz)")
+UNIT_NAME = "archives"
+INGEST_HELP = """Catalogue the members of the EOL archives under ROOT.
+
+    Archives are streamed, never extracted. ROOT defaults to the `eol_root` setting.
+
+    \b
+    Example:
+      tol ingest eol /data/eol/media_cargo_archive
+    """
 FIELDS = (*COMMON_FIELDS, "member", "member_offset", "eol_content_id", "eol_page_id")
+STAGE_TYPES = {"member": "TEXT", "member_offset": "BIGINT", "eol_content_id": "BIGINT", "eol_page_id": "BIGINT"}
+METADATA: MetadataFile | None = None
+READ_SETTINGS = (ACCESS_SETTING,)
+NAMES = NamesTable("names_eol_pages", ("page_id",), ("""
+    UPDATE images SET taxon_id = n.taxon_id, unnamed_reason = n.unnamed_reason
+    FROM names_eol_pages AS n
+    WHERE images.source = 'eol' AND n.page_id = images.eol_page_id AND {changed}""",))
 ARCHIVE_SUFFIX = ".tar.gz"
 # Start-anchored like the original: digits _ digits _eol … jpg (both `_eol-full-size-copy` and the HF
 # card's `_eol_full-size-copy` spellings match).
@@ -91,3 +127,25 @@ def scan_unit(root: str, unit: str, check_images: bool = True) -> UnitResult:
         reason = str(exc) or type(exc).__name__
         result.rejects.append(Reject(unit, f"truncated or unreadable archive after {members} members: {reason}"))
     return result
+
+
+def open_store(root: Path, options: ReadOptions) -> ArchiveStore:
+    """Members are read at their catalogued offsets, as setting `eol_access` says."""
+    return ArchiveStore(root, options)
+
+
+def resolve_keys(connection: Connection, lookups: NameLookups) -> list[KeyResult]:
+    """One key per page, placed by the Dynamic Hierarchy (or the scraped names), then upgraded."""
+    pages = {page for (page,) in connection.execute(text(
+        "SELECT DISTINCT eol_page_id FROM images WHERE source = 'eol'"))}
+    taxon_of = lookups.eol_page_taxa(pages)
+    results = []
+    for page in sorted(pages):
+        taxon = taxon_of(page)
+        if not any(taxon):
+            results.append(KeyResult(NAME, (page,), None, f"EOL page {page} has no taxon in the Dynamic "
+                                                          "Hierarchy or the scraped names"))
+            continue
+        taxon, changes = lookups.upgrade(taxon)
+        results.append(KeyResult(NAME, (page,), taxon, None, changes))
+    return results

@@ -1,6 +1,7 @@
 """iNat21 (train split): ``<root>/<NNNNN>_<Kingdom>_<Phylum>_<Class>_<Order>_<Family>_<Genus>_<epithet>/<uuid>.jpg``.
 
-Only folder and file names are read. A class folder is one listing unit.
+Only folder and file names are read. A class folder is one listing unit, and one naming key: its folder name
+gives the seven ranks.
 """
 
 from __future__ import annotations
@@ -10,10 +11,46 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
-from etl.ids import inat21_image_id
-from etl.sources.common import COMMON_FIELDS, Reject, UnitResult, make_row, scan_image_files
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
+from etl.ids import inat21_image_id
+from etl.naming import normalise
+from etl.sources.common import (
+    COMMON_FIELDS,
+    FileStore,
+    KeyResult,
+    MetadataFile,
+    NameLookups,
+    NamesTable,
+    ReadOptions,
+    Reject,
+    SourceSetting,
+    UnitResult,
+    make_row,
+    scan_image_files,
+)
+
+NAME = "inat21"
+ORDER = 0
+ROOT = SourceSetting("inat21_root", "iNat21 train folder holding the class folders")
+UNIT_NAME = "class folders"
+INGEST_HELP = """Catalogue iNat21 class folders under ROOT.
+
+    ROOT defaults to the `inat21_root` setting.
+
+    \b
+    Example:
+      tol ingest inat21 /data/inat21/train --workers 8
+    """
 FIELDS = (*COMMON_FIELDS, "inat21_filename", "inat21_cls_name", "inat21_cls_num")
+STAGE_TYPES = {"inat21_filename": "TEXT", "inat21_cls_name": "TEXT", "inat21_cls_num": "INTEGER"}
+METADATA: MetadataFile | None = None
+READ_SETTINGS: tuple[SourceSetting, ...] = ()
+NAMES = NamesTable("names_inat21_classes", ("cls_num",), ("""
+    UPDATE images SET taxon_id = n.taxon_id, unnamed_reason = n.unnamed_reason
+    FROM names_inat21_classes AS n
+    WHERE images.source = 'inat21' AND n.cls_num = images.inat21_cls_num AND {changed}""",))
 FILE_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.jpg$")
 CLASS_PATTERN = re.compile(r"^(\d{5})_(.+)$")
 
@@ -74,3 +111,21 @@ def scan_unit(root: str, unit: str, check_images: bool = True) -> UnitResult:
             inat21_filename=filename, inat21_cls_name=folder.cls_name, inat21_cls_num=folder.cls_num,
         ))
     return result
+
+
+def open_store(root: Path, options: ReadOptions) -> FileStore:
+    """Images are files under the root."""
+    return FileStore(root)
+
+
+def resolve_keys(connection: Connection, lookups: NameLookups) -> list[KeyResult]:
+    """One key per class folder, named by its folder name as it is (naming.md §4: iNat21 taxa are complete
+    and not upgraded)."""
+    results = []
+    for cls_num, cls_name in connection.execute(text(
+            "SELECT DISTINCT inat21_cls_num, inat21_cls_name FROM images WHERE source = 'inat21' "
+            "ORDER BY inat21_cls_num")):
+        taxon = normalise(parse_class_folder(f"{cls_num:05d}_{cls_name}").ranks)
+        results.append(KeyResult(NAME, (cls_num,), taxon if any(taxon) else None,
+                                 None if any(taxon) else "iNat21 class folder names no rank"))
+    return results
