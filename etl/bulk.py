@@ -35,6 +35,7 @@ def load_rows(connection: Connection, table: str, columns: Sequence[str], rows: 
     count = 0
     if connection.dialect.name == "postgresql":
         raw = connection.connection.driver_connection
+        assert raw is not None  # an open connection has its DBAPI connection
         with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({column_list}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
@@ -42,7 +43,9 @@ def load_rows(connection: Connection, table: str, columns: Sequence[str], rows: 
         return count
     placeholders = ", ".join("?" for _ in columns)
     statement = f"INSERT INTO {table} ({column_list}) VALUES ({placeholders})"
-    cursor = connection.connection.driver_connection.cursor()
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    cursor = driver.cursor()
     batch: list[Sequence] = []
     for row in rows:
         batch.append(row)

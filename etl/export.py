@@ -7,7 +7,9 @@ the database in batches, so memory does not grow with the plan.
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -52,7 +54,7 @@ def export(engine: Engine, plan_name: str, fmt: str, out: Path) -> int:
             schema = pa.schema([(c, pa.int64() if c in INTEGER_COLUMNS else pa.string()) for c in COLUMNS])
             with atomic_path(out) as partial, pq.ParquetWriter(partial, schema) as writer:
                 for rows in result.partitions(BATCH):
-                    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in COLUMNS]
+                    columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [[] for _ in COLUMNS]
                     writer.write_table(pa.table([pa.array(list(values), type=schema.field(i).type)
                                                  for i, values in enumerate(columns)], schema=schema))
                     count += len(rows)

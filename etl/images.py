@@ -13,6 +13,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass
+from typing import cast
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -66,7 +67,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         return Image.alpha_composite(background, rgba).convert("RGB")
     if mode.startswith("I;16") or mode == "I":
         as_int = image.convert("I")
-        _, high = as_int.getextrema()
+        _, high = cast(tuple[int, int], as_int.getextrema())
         scale = 255 / 65535 if high > 255 else 1.0
         return as_int.point(lambda value: value * scale).convert("L").convert("RGB")
     if mode == "F":
@@ -84,7 +85,7 @@ def prepare(data: bytes, target: Target, timings: dict[str, float] | None = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image: Image.Image = Image.open(io.BytesIO(data))
             orientation = image.getexif().get(ORIENTATION_TAG, 1) if image.format in ("JPEG", "TIFF", "PNG",
                                                                                        "WEBP") else 1
             if (image.format == "JPEG" and image.mode == "RGB" and image.size == (target.width, target.height)

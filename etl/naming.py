@@ -67,7 +67,9 @@ def clean_name(text: str) -> str:
             continue
         cut = match.start()
         if pattern is _AUTHOR_YEAR and len(text[:cut].split()) < 2:
-            cut = re.search(r"\d\d\d\d", text[match.start():]).start() + match.start()
+            year = re.search(r"\d\d\d\d", text[match.start():])
+            assert year is not None  # _AUTHOR_YEAR matched a four-digit year
+            cut = year.start() + match.start()
         text = text[:cut].strip()
     return text
 

@@ -70,8 +70,9 @@ def run(settings: Config, engine: Engine, *, split_name: str, seed: int, val_per
              f"{resolved.unnamed_images:,} not")
     else:
         echo("taxa: references unchanged, names already resolved")
-    if settings.path("rare_seen") and settings.path("rare_unseen"):
-        images, species = exclusions.load_rare_species(engine, settings.path("rare_seen"), settings.path("rare_unseen"))
+    seen, unseen = settings.path("rare_seen"), settings.path("rare_unseen")
+    if seen and unseen:
+        images, species = exclusions.load_rare_species(engine, seen, unseen)
         echo(f"exclude rare-species: {images} image entries, {species} species")
     _, created = splits.create(engine, split_name, seed, val_percent, train_small_percent)
     echo(f"splits {split_name}: {'created' if created else 'exists'}")

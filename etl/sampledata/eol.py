@@ -93,7 +93,9 @@ def _pages(rng: random.Random, species: list[Species]) -> tuple[DynamicHierarchy
                  (family, "family"), (genus, "genus"), (f"{genus} {epithet}", "species")]
         if rng.random() < 0.1:
             del chain[3]  # a gap in the hierarchy (no order), for the upgrade to fill
-        page = int(dh.add(chain))
+        page_id = dh.add(chain)
+        assert page_id is not None  # every species step gets a page
+        page = int(page_id)
         pages.append(page)
         page_species[page] = item
     return dh, pages, page_species

@@ -39,7 +39,7 @@ BIOSCAN_FIXTURES = [
 
 METAZOA, CHORDATA = ("Metazoa", "kingdom"), ("Chordata", "phylum")
 # DH chains: (canonicalName, taxonRank[, page id]); a page id of None means the row has no eolID.
-EOL_FIXTURE_CHAINS = [
+EOL_FIXTURE_CHAINS: list[list[tuple]] = [
     [METAZOA, CHORDATA, ("Vertebrata", "subphylum"), ("Aves", "class"), ("Passeriformes", "order"),
      ("Corvidae", "family"), ("Pica", "genus"), ("Pica hudsonia", "species", 45511401)],
     [METAZOA, CHORDATA, ("Elasmobranchii", "class"), ("Myliobatiformes", "order"), ("Mobula", "genus"),

@@ -68,7 +68,7 @@ def synthetic_species(rng: random.Random, count: int) -> list[Species]:
                 if len(species) >= count:
                     break
                 epithet = _word(rng, 2, rng.choice(["ensis", "ata", "ii", "us", "alis"]))
-                item = Species((*branch, family, genus, epithet))
+                item = Species((branch[0], branch[1], branch[2], branch[3], family, genus, epithet))
                 roll = rng.random()
                 if insect:
                     item.in_bioscan = True

@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from sqlalchemy import delete, insert
 from sqlalchemy.engine import Connection, Engine
@@ -23,7 +24,7 @@ csv.field_size_limit(1 << 24)
 
 
 def read_table(path: Path, required: tuple[str, ...], delimiter: str = ",",
-               quoting: int = csv.QUOTE_MINIMAL) -> Iterator[tuple[int, dict[str, str]]]:
+               quoting: Literal[0, 1, 2, 3] = csv.QUOTE_MINIMAL) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield (line number, row) of a CSV/TSV file as UTF-8, checking the header has `required` columns."""
     with open(path, encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle, delimiter=delimiter, quoting=quoting)

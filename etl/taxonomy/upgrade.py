@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import cast
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -71,7 +72,7 @@ class UpgradeTable:
                     continue
                 if slots[rank] != name:
                     changes.append(f"{rank}: {slots[rank] or '-'} → {name}")
-                    slots[rank] = name
+                    slots[rank] = cast(str, name)  # keys of rank entries are plain names
             name = parent
         return changes
 

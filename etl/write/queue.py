@@ -260,7 +260,7 @@ class ShardQueue:
     def states(self, plan_id: int) -> dict[ShardState, int]:
         """How many of the plan's shards are in each state."""
         with self._reading() as connection:
-            counts = dict(connection.execute(text(QUERIES["status_states"]), {"plan": plan_id}).all())
+            counts: dict[str, int] = dict(connection.execute(text(QUERIES["status_states"]), {"plan": plan_id}).all())
         return {state: counts.get(state, 0) for state in SHARD_STATES}
 
     def status(self, plan: Plan) -> PlanStatus:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
 DEFAULT_LEASE_SECONDS = 120.0
 Outcome = Literal["done", "lost", "released"]  # written; claim lost to another worker; given back on a signal
+
+# What signal.signal returns and accepts: a Python handler, SIG_DFL/SIG_IGN, or None (set outside Python).
+SignalHandler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
 
 @dataclass(frozen=True)
@@ -293,7 +296,7 @@ class Signals:
         self.abandon = threading.Event()
         self.grace_seconds = grace_seconds
         self._timer: threading.Timer | None = None
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, SignalHandler] = {}
 
     def install(self) -> None:
         """Handle SIGTERM and SIGINT from now on (only the main thread can)."""
