@@ -27,19 +27,29 @@ def uuid5_text(name: str) -> str:
     return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
+def source_image_id(source: str, *identity: object) -> str:
+    """The treeoflife_id of an image of `source` from the parts of its source identity: the UUIDv5 of
+    ``source/part/part…``. Every source derives its ids here, so no two sources can share one.
+
+    >>> source_image_id("inat21", 4815, "a.jpg") == inat21_image_id(4815, "a.jpg")
+    True
+    """
+    return uuid5_text("/".join(map(str, (source, *identity))))
+
+
 def eol_image_id(content_id: int, page_id: int) -> str:
     """The treeoflife_id of an EOL image, from its (content id, page id)."""
-    return uuid5_text(f"eol/{content_id}/{page_id}")
+    return source_image_id("eol", content_id, page_id)
 
 
 def inat21_image_id(cls_num: int, filename: str) -> str:
     """The treeoflife_id of an iNat21 image, from its class number and file name."""
-    return uuid5_text(f"inat21/{cls_num}/{filename}")
+    return source_image_id("inat21", cls_num, filename)
 
 
 def bioscan_image_id(part: int, filename: str) -> str:
     """The treeoflife_id of a BIOSCAN-1M image, from its part number and file name."""
-    return uuid5_text(f"bioscan/{part}/{filename}")
+    return source_image_id("bioscan", part, filename)
 
 
 def split_hash(image_id: str) -> int:

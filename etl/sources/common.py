@@ -237,6 +237,8 @@ class KeyResult:
     taxon: Taxon | None
     reason: str | None = None
     changes: list[str] = field(default_factory=list)
+    # A common name the source itself gives the key; the reference files' name, if any, comes first.
+    common_name: str = ""
 
 
 class NameLookups(Protocol):

@@ -168,6 +168,9 @@ def resolve(engine: Engine) -> ResolveSummary:
         unify_binomials(results, table)
         taxa = sorted({r.taxon for r in results if r.taxon})
         common = common_names(connection, {names(t).scientific for t in taxa})
+        for result in results:  # after the reference files, the sources' own common names, in source order
+            if result.taxon and result.common_name:
+                common.setdefault(names(result.taxon).scientific, result.common_name)
         _write_taxa(connection, taxa, common)
         _write_keys(connection, results)
         _name_images(connection)
