@@ -86,7 +86,7 @@ def measure_write(folder: Path, url: str, max_shards: int, eol_access: str) -> d
     shutil.rmtree(folder / "shards", ignore_errors=True)
     # Make the EOL archives readable first (restage or index): a one-off per archive, not a per-image cost.
     shutil.rmtree(folder / "cache", ignore_errors=True)
-    reader = ImageReader(source_roots(engine, {}), folder / "cache", eol_access)
+    reader = ImageReader(source_roots(engine, {}), folder / "cache", {"eol_access": eol_access})
     prepared = time.perf_counter()
     with engine.connect() as connection:
         archives = connection.execute(text(
@@ -100,7 +100,7 @@ def measure_write(folder: Path, url: str, max_shards: int, eol_access: str) -> d
     reader.close()
     timings: dict[str, float] = {}
     context = WorkerContext(engine, plan, Path(plan.out_dir), ImageReader(source_roots(engine, {}),
-                            folder / "cache", eol_access), "bench", timings=timings)
+                            folder / "cache", {"eol_access": eol_access}), "bench", timings=timings)
     wall, cpu = time.perf_counter(), time.process_time()
     stats = claim_and_write(context, should_claim=lambda done: max_shards <= 0 or done.claims < max_shards)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -118,7 +118,7 @@ def measure_ceiling(url: str, folder: Path, max_shards: int, eol_access: str) ->
     for shard in written:  # the images the writer wrote, in its order
         skipped = queue.skipped_images(shard.id)
         records += [record for record in queue.samples(shard.id) if record.image_id not in skipped]
-    reader = ImageReader(source_roots(engine, {}), folder / "cache", eol_access)
+    reader = ImageReader(source_roots(engine, {}), folder / "cache", {"eol_access": eol_access})
     engine.dispose()
     wall, cpu = time.perf_counter(), time.process_time()
     for record in records:

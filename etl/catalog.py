@@ -73,7 +73,7 @@ def _check_root(source: sources.Source, root: Path | None) -> Path:
     return root
 
 
-def _start_run(engine: Engine, source: str, root: Path) -> int:
+def _start_run(engine: Engine, source: str, root: str | Path) -> int:
     with engine.begin() as connection:
         # A run still marked running for this source was killed before it could say so.
         connection.execute(update(IngestRun).where(IngestRun.source == source, IngestRun.status == "running")
@@ -201,7 +201,7 @@ def _load_spilled(connection: Connection, summary: IngestSummary, results: Itera
         rejects.add(reject)
     duplicate = False
     added = 0
-    phase, files = 0, set()
+    phase, files = 0, set[str]()
 
     def finish_phase() -> None:
         nonlocal duplicate, added

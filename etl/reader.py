@@ -6,6 +6,7 @@ images are files under their root, EOL images members of `.tar.gz` archives (etl
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from sqlalchemy import text
@@ -43,9 +44,10 @@ def check_read_settings(settings: dict[str, object]) -> None:
 class ImageReader:
     """Reads image bytes of every source; keeps each source's store (and what it holds open) between reads."""
 
-    def __init__(self, roots: dict[str, Path], cache_dir: Path, eol_access: str = "restage") -> None:
-        # `eol_access` is the one read setting today's callers pass by position.
-        settings: dict[str, object] = {"eol_access": eol_access}
+    def __init__(self, roots: dict[str, Path], cache_dir: Path,
+                 read_settings: Mapping[str, object] | None = None) -> None:
+        """`read_settings`: the sources' READ_SETTINGS by name (a missing one takes its default)."""
+        settings = dict(read_settings or {})
         check_read_settings(settings)
         self.roots = roots
         self.options = ReadOptions(cache_dir, settings)

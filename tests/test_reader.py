@@ -36,7 +36,7 @@ def make_archive(path: Path, members: int, seed: int = 3) -> dict[str, tuple[int
 @pytest.mark.parametrize("access", EOL_ACCESS)
 def test_every_member_reads_back_exactly(tmp_path: Path, access: str):
     members = make_archive(tmp_path / "a.tar.gz", 40)
-    reader = ImageReader({"eol": tmp_path}, tmp_path / "cache", access)
+    reader = ImageReader({"eol": tmp_path}, tmp_path / "cache", {"eol_access": access})
     for name in random.Random(1).sample(sorted(members), len(members)):  # shard order: any order
         offset, data = members[name]
         assert reader.read("eol", "a.tar.gz", offset, len(data)) == data
@@ -52,7 +52,7 @@ def test_truncated_archive_serves_members_before_the_cut(tmp_path: Path):
     members = make_archive(tmp_path / "a.tar.gz", 30)
     whole = (tmp_path / "a.tar.gz").read_bytes()
     (tmp_path / "cut.tar.gz").write_bytes(whole[:len(whole) // 2])
-    reader = ImageReader({"eol": tmp_path}, tmp_path / "cache", "restage")
+    reader = ImageReader({"eol": tmp_path}, tmp_path / "cache", {"eol_access": "restage"})
     ordered = sorted(members.values())
     first_offset, first = ordered[0]
     assert reader.read("eol", "cut.tar.gz", first_offset, len(first)) == first
@@ -93,4 +93,4 @@ def test_eol_access_setting_is_checked():
     with pytest.raises(TolError, match="eol_access from env TOL_EOL_ACCESS must be one of restage, gzip-index"):
         config.resolve({}, {"TOL_EOL_ACCESS": "fast"})
     with pytest.raises(TolError, match="eol_access must be one of"):
-        ImageReader({}, Path("."), "fast")
+        ImageReader({}, Path("."), {"eol_access": "fast"})

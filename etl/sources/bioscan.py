@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.engine import Connection
 
 from etl import bulk
@@ -99,7 +99,10 @@ def list_units(root: Path) -> tuple[list[str], list[Reject]]:
 def scan_unit(root: str, unit: str, check_images: bool = True) -> UnitResult:
     """Catalogue the images of one part folder."""
     result = UnitResult()
-    part = int(PART_PATTERN.match(unit).group(1))
+    match = PART_PATTERN.match(unit)
+    if match is None:  # list_units hands out part folders only
+        raise ValueError(f"not a BIOSCAN part folder: {unit}")
+    part = int(match.group(1))
     files = scan_image_files(root, unit, FILE_PATTERN, "file name is not an image_file name (<name>.jpg)",
                              check_images)
     for filename, relative, size, note in files:
@@ -205,7 +208,7 @@ def load_metadata(connection: Connection, path: Path) -> int:
     records = ((n, *record) for n, record in enumerate(read_metadata(path)))
     bulk.load_rows(connection, "bioscan_metadata_stage", columns, records)
     connection.exec_driver_sql("CREATE INDEX ix_bioscan_metadata_stage ON bioscan_metadata_stage (image_file, seq)")
-    connection.execute(BioscanMetadata.__table__.delete())
+    connection.execute(delete(BioscanMetadata))
     connection.exec_driver_sql("""
         INSERT INTO bioscan_metadata (image_file, "order", family, genus, species, chunk_number)
         SELECT image_file, "order", family, genus, species, chunk_number FROM bioscan_metadata_stage AS s

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from etl import db
+from etl import db, sources
 from etl.atomic import fsync_directory, remove_stale_temporaries, temporary_name
 from etl.images import ImageProblem, prepare
 from etl.plan import Plan, get_plan
@@ -52,7 +52,7 @@ class WriteOptions:
     plan_name: str
     roots: dict[str, Path | None]
     cache_dir: Path
-    eol_access: str = "restage"
+    read_settings: dict[str, object] = field(default_factory=dict)  # the sources' READ_SETTINGS by name
     lease_seconds: float = DEFAULT_LEASE_SECONDS
     max_attempts: int = 3
     grace_seconds: float = 60.0
@@ -64,8 +64,10 @@ class WriteOptions:
         """The options for `plan_name` from the effective configuration (database, source roots, cache)."""
         return cls(
             database_url=settings.database_url, plan_name=plan_name,
-            roots={source: settings.path(f"{source}_root") for source in ("inat21", "eol", "bioscan")},
-            cache_dir=Path(settings.get_value("cache_dir")).resolve(), eol_access=settings.get_value("eol_access"),
+            roots={source.NAME: settings.path(source.ROOT.name) for source in sources.SOURCES},
+            read_settings={setting.name: settings.get_value(setting.name)
+                           for source in sources.SOURCES for setting in source.READ_SETTINGS},
+            cache_dir=Path(settings.get_value("cache_dir")).resolve(),
             lease_seconds=lease_seconds, max_attempts=max_attempts, grace_seconds=grace_seconds)
 
 
@@ -331,7 +333,7 @@ def run_worker(options: WriteOptions, rank: int | None = None, size: int | None 
     try:
         plan = with_retries(get_plan, engine, options.plan_name)
         reader = ImageReader(with_retries(source_roots, engine, options.roots), options.cache_dir,
-                             options.eol_access)
+                             options.read_settings)
         context = WorkerContext(engine, plan, Path(plan.out_dir), reader, worker_name(rank, size),
                                 options.lease_seconds, options.max_attempts, signals.stop, signals.abandon)
         end = job_end_time()
