@@ -20,9 +20,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from etl import db, schema
+from tests.helpers import IN_CI, prepared_catalog
 
 PG_URL = os.environ.get("TOL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-IN_CI = bool(os.environ.get("CI"))
 
 
 def _admin_engine():
@@ -232,3 +232,12 @@ def sample_collection(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sample") / "collection"
     sampledata.generate(out, images=SAMPLE_IMAGES, seed=7)
     return out
+
+
+@pytest.fixture
+def pg_catalog(pg_databases, pg_template, engine_of, sample_collection: Path):
+    """A PostgreSQL catalog of the sample collection, ingested, named and split (for real-process tests)."""
+    url = pg_databases.create(template=pg_template)
+    engine = engine_of(url)
+    prepared_catalog(engine, sample_collection)
+    return url, engine

@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from tests.test_cluster import TOL, assert_all_done_once, pg_catalog, tol_env  # noqa: F401
-from tests.test_shards import make_plan
+from tests.helpers import TOL, assert_all_done_once, make_plan, tol_env
 
 LEASE = 1.5
 KILL_EVERY = 2.0
@@ -59,7 +58,7 @@ def remaining(engine, plan_id: int) -> int:
 
 
 @pytest.mark.slow
-def test_chaos(pg_catalog, tmp_path: Path):  # noqa: F811
+def test_chaos(pg_catalog, tmp_path: Path):
     url, engine = pg_catalog
     out = tmp_path / "out"
     plan = make_plan(engine, out, per_shard=SAMPLES_PER_SHARD)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -18,41 +17,10 @@ from etl import db, verify
 from etl.errors import TolError
 from etl.write import launch
 from etl.write.worker import run_worker
-from tests.conftest import IN_CI
-from tests.test_shards import make_plan, prepared_catalog, sha256_of, write_options
+from tests.helpers import IN_CI, TOL, assert_all_done_once, make_plan, shard_rows, tol_env, write_options
 
 REPO = Path(__file__).resolve().parent.parent
-TOL = str(Path(sys.executable).parent / "tol")
 MPIEXEC = str(Path(sys.executable).parent / "mpiexec")
-
-
-@pytest.fixture
-def pg_catalog(pg_databases, pg_template, engine_of, sample_collection: Path):
-    url = pg_databases.create(template=pg_template)
-    engine = engine_of(url)
-    prepared_catalog(engine, sample_collection)
-    return url, engine
-
-
-def tol_env(url: str, tmp_path: Path, **extra: str) -> dict:
-    return {**os.environ, "TOL_DATABASE_URL": url, "TOL_CACHE_DIR": str(tmp_path / "cache"),
-            "TOL_OUTPUT_DIR": str(tmp_path / "out"), **extra}
-
-
-def shard_rows(engine, plan_id: int) -> dict[int, tuple]:
-    with engine.connect() as connection:
-        return {row[0]: tuple(row[1:]) for row in connection.execute(text(
-            "SELECT shard_index, state, worker, done_at, sha256, path FROM shards WHERE plan_id = :p"),
-            {"p": plan_id})}
-
-
-def assert_all_done_once(engine, plan, out: Path) -> None:
-    rows = shard_rows(engine, plan.id)
-    assert len(rows) == plan.n_shards and {r[0] for r in rows.values()} == {"done"}
-    for _, _, _, sha, path in rows.values():
-        assert sha256_of(out / path) == sha
-    assert sorted(p.name for p in out.glob("shard-*.tar")) == sorted(r[4] for r in rows.values())
-    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
 
 
 def test_mpiexec_ranks_share_the_plan(pg_catalog, tmp_path: Path):

@@ -14,23 +14,7 @@ from etl import catalog, ids, sources
 from etl.errors import TolError
 from etl.sources import bioscan, eol, inat21
 from etl.sources.common import sniff
-
-SOURCES = ("inat21", "eol", "bioscan")
-
-
-def roots(collection: Path) -> dict[str, Path]:
-    return {"inat21": collection / "inat21" / "train", "eol": collection / "eol" / "media_cargo_archive",
-            "bioscan": collection / "bioscan" / "cropped_256"}
-
-
-def metadata_of(collection: Path) -> Path:
-    return collection / "bioscan" / "BIOSCAN_Insect_Dataset_metadata.jsonld"
-
-
-def ingest_all(engine, collection: Path, workers: int = 2) -> dict[str, catalog.IngestSummary]:
-    return {source: catalog.ingest(engine, source, roots(collection)[source], metadata=metadata_of(collection),
-                                   workers=workers, echo=lambda _: None)
-            for source in SOURCES}
+from tests.helpers import SOURCES, eol_unit_with_a_duplicate, ingest_all, metadata_of, roots
 
 
 def expected_of(collection: Path) -> dict:
@@ -268,8 +252,6 @@ def test_first_ingest_with_a_duplicate_identity_falls_back_and_reports_it(catalo
 def test_parallel_first_ingest_with_a_duplicate_falls_back_keeping_every_reject(catalog_url, engine_of, units):
     """Two listing processes (on SQLite through scratch files, in several phases when there are enough
     units): a duplicate found while copying rolls the direct load back and the staging path reports it."""
-    from tests.helpers import eol_unit_with_a_duplicate
-
     engine = engine_of(catalog_url)
     summary = catalog.load_listing(engine, "eol", "/x", catalog.Listing(
         eol_unit_with_a_duplicate, list(range(units)), workers=2, fields=eol.FIELDS))

@@ -14,8 +14,8 @@ from etl.sampledata import (
     INAT_VERNACULAR_FIXTURES,
     ITIS_FIXTURES,
     RESOLVER_FIXTURES,
-    _DynamicHierarchy,
 )
+from etl.sampledata.references import DynamicHierarchy
 from etl.sources.bioscan import label_taxon
 from etl.sources.inat21 import parse_class_folder
 
@@ -29,7 +29,7 @@ def _fixture_world():
         [(n, *row[:7]) for n, row in enumerate(ITIS_FIXTURES)],
         [(n, name, *ranks) for n, (name, ranks) in enumerate(RESOLVER_FIXTURES)])
     pages = iter(range(9_000_000, 9_100_000))
-    dh = _DynamicHierarchy(lambda: next(pages))
+    dh = DynamicHierarchy(lambda: next(pages))
     for chain in EOL_FIXTURE_CHAINS:
         dh.add(chain)
     by_taxon = {row["taxonID"]: row for row in dh.rows}

@@ -4,7 +4,6 @@ atomic under kills, leases that expire, late workers rejected."""
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import signal
@@ -17,36 +16,14 @@ import pytest
 import webdataset
 from sqlalchemy import text
 
-from etl import exclusions, naming, schema, splits, verify
+from etl import exclusions, naming, schema, verify
 from etl.errors import TolError
-from etl.plan import Plan, PlanOptions, create_plan, get_plan, parse_bytes
+from etl.plan import PlanOptions, create_plan, get_plan, parse_bytes
 from etl.reader import ImageReader, source_roots
 from etl.write.launch import run_local_workers, write_plan
 from etl.write.queue import ShardQueue
-from etl.write.worker import WorkerContext, WriteOptions, run_worker, write_shard
-from tests.helpers import ingest_and_name
-
-
-def prepared_catalog(engine, collection: Path) -> None:
-    ingest_and_name(engine, collection)
-    exclusions.load_rare_species(engine, collection / "rarespecies" / "seen_in_training.json",
-                                 collection / "rarespecies" / "unseen_in_training.json")
-    splits.create(engine, "main", 17, 5, 10)
-
-
-def make_plan(engine, out: Path, name: str = "p-train", split: str = "train", per_shard: int = 100,
-              **options) -> Plan:
-    plan, _ = create_plan(engine, name, PlanOptions(
-        split_name="main", split=split, samples_per_shard=per_shard, out_dir=str(out), **options))
-    return plan
-
-
-def write_options(url: str, plan: str, cache: Path, **kwargs) -> WriteOptions:
-    return WriteOptions(database_url=url, plan_name=plan, roots={}, cache_dir=cache, poll_seconds=0.2, **kwargs)
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+from etl.write.worker import WorkerContext, run_worker, write_shard
+from tests.helpers import make_plan, prepared_catalog, sha256_of, write_options
 
 
 def shard_hashes(out: Path) -> dict[str, str]:

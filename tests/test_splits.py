@@ -12,7 +12,7 @@ from etl import catalog, exclusions, schema, splits
 from etl.errors import TolError
 from etl.ids import bioscan_image_id, eol_image_id, inat21_image_id, split_hash
 from etl.sources.common import UnitResult, make_row
-from tests.test_ingest import ingest_all, roots
+from tests.helpers import ingest_all, roots
 
 
 def split_rows(engine, name: str) -> dict[str, tuple[str, int]]:

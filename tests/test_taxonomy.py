@@ -9,8 +9,7 @@ from sqlalchemy import text
 
 from etl import naming, schema, taxonomy
 from etl.cli import cli
-from tests.helpers import ingest_and_name, reference_paths
-from tests.test_ingest import ingest_all
+from tests.helpers import ingest_all, ingest_and_name, reference_paths
 
 PICA = "Animalia Chordata Aves Passeriformes Corvidae Pica hudsonia"
 T5 = "Animalia Arthropoda Insecta Diptera Cecidomyiidae"

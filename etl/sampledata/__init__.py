@@ -36,9 +36,6 @@ from etl.sampledata.images import hostile_images
 from etl.sampledata.references import DynamicHierarchy
 from etl.sampledata.species import Species, synthetic_species
 
-# The name tests/test_naming.py imports the DH builder by.
-_DynamicHierarchy = DynamicHierarchy
-
 __all__ = [
     "BIOSCAN_FIXTURES",
     "EOL_FIXTURE_CHAINS",
