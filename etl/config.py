@@ -116,6 +116,15 @@ class Config(Mapping[str, Value]):
     def database_url(self) -> str:
         return str(self._values["database_url"].value)
 
+    def lines(self) -> list[str]:
+        """What `tol config show` prints: the config file, then every setting, its shown value and its origin."""
+        width = max(len(s.name) for s in SETTINGS)
+        out = [f"config file: {self.file}"] if self.file else []
+        for setting in SETTINGS:
+            value = self._values[setting.name]
+            out.append(f"{setting.name:<{width}}  {display_value(setting, value.value)}  ({value.origin})")
+        return out
+
 
 def _convert(setting: Setting, raw: Any, origin: str, base_dir: Path | None) -> Any:
     if raw is None:

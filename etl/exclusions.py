@@ -85,6 +85,26 @@ class ExclusionReport:
     planned_unseen_species: int
     plans: int
 
+    @property
+    def overlaps(self) -> bool:
+        """Whether a shard plan holds an excluded image or an image of an excluded species."""
+        return bool(self.planned_excluded or self.planned_unseen_species)
+
+    def lines(self, examples: int = 10) -> list[str]:
+        """What `tol exclude report` prints, with at most `examples` unmatched entries; `overlap: none` last
+        unless the report `overlaps`."""
+        out = [f"{list_name:<22} {kind:<8} {entries:>7} entries  {matched:>9} images matched"
+               for list_name, kind, entries, matched in self.per_list]
+        out.append(f"excluded images in the catalog: {self.excluded_images}")
+        if self.unmatched:
+            out.append(f"entries matching no catalogued image: {len(self.unmatched)}")
+            out += [f"  {list_name}: {entry}" for list_name, entry in self.unmatched[:examples]]
+        out.append(f"shard plans: {self.plans}; planned samples that are excluded images: {self.planned_excluded}; "
+                   f"of excluded species: {self.planned_unseen_species}")
+        if not self.overlaps:
+            out.append("overlap: none")
+        return out
+
 
 def report(engine: Engine, examples: int = 10) -> ExclusionReport:
     """What the exclusions match, and proof that no shard plan holds an excluded image or unseen species."""

@@ -143,6 +143,15 @@ class SplitReport:
     val_species_not_in_train: int
     val_species: int
 
+    def lines(self) -> list[str]:
+        """What `tol splits show` prints: the definition, a table of counts, and the val species check."""
+        d = self.definition
+        out = [f"split {d.name}: seed {d.seed}, val {d.val_percent:g} %, train_small {d.train_small_percent:g} %",
+               f"{'split':<12} {'source':<8} {'kingdom':<20} {'images':>10}"]
+        out += [f"{split:<12} {source:<8} {kingdom:<20} {count:>10,}" for split, source, kingdom, count in self.counts]
+        out.append(f"val species never in train: {self.val_species_not_in_train} of {self.val_species}")
+        return out
+
 
 def report(engine: Engine, name: str) -> SplitReport:
     """Count the images of definition `name` (present images only) by split, source and kingdom."""

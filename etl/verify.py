@@ -137,3 +137,11 @@ def verify(engine: Engine, database_url: str, plan_name: str, *, full: bool = Fa
     if reset:
         queue.reset([shard.id for shard, result in zip(shards, results, strict=True) if result.problems])
     return results
+
+
+def report_lines(results: list[ShardCheck], *, full: bool) -> list[str]:
+    """What `tol shards verify` prints: each bad shard with its first problems, then how many are good."""
+    bad = [result for result in results if result.problems]
+    out = [f"BAD {result.path}: " + "; ".join(result.problems[:5]) for result in bad]
+    out.append(f"{len(results) - len(bad)} of {len(results)} shards good" + (" (full check)" if full else ""))
+    return out

@@ -19,6 +19,14 @@ class CheckResult:
     columns: list[str]
     examples: list[tuple]
 
+    def lines(self) -> list[str]:
+        """What `tol taxa check` prints for this check: title and count, then the example rows under a header."""
+        out = [f"== {self.title}: {self.count}"]
+        if self.examples:
+            out.append("   " + " | ".join(self.columns))
+        out += ["   " + " | ".join("" if v is None else str(v) for v in row) for row in self.examples]
+        return out
+
 
 def check(engine: Engine, examples: int = 5) -> list[CheckResult]:
     """Run every `sql/checks/*.sql` query; each file's first comment line is its title."""

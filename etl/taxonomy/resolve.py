@@ -137,6 +137,16 @@ class ResolveSummary:
     conflicts: list[str] = field(default_factory=list)
     missing_resources: list[str] = field(default_factory=list)
 
+    def lines(self) -> list[str]:
+        """What `tol taxa resolve` prints: missing references, keys per source, totals, the first conflicts."""
+        out = [f"warning: reference {name} not loaded; naming without it" for name in self.missing_resources]
+        out += [f"{source}: {count} keys, {self.unnamed_keys.get(source, 0)} without a taxon"
+                for source, count in sorted(self.keys.items())]
+        out.append(f"{self.taxa} taxa; {self.named_images} images named, {self.unnamed_images} not; "
+                   f"{self.upgraded_keys} keys upgraded or unified (see the `changes` columns of names_*)")
+        out += [f"conflict: {conflict}" for conflict in self.conflicts[:10]]
+        return out
+
 
 @dataclass
 class _Lookups:

@@ -126,6 +126,18 @@ class PlanStatus:
     workers: list[WorkerShards]
     failed: list[FailedShard]
 
+    def lines(self, *, detail: bool = False) -> list[str]:
+        """What `tol status` prints: one line for the plan; with `detail`, its workers and failed shards."""
+        s = self.states
+        eta = f", ETA {self.eta_seconds / 60:.1f} min" if self.eta_seconds else ""
+        out = [f"{self.plan.name}: {s['done']}/{self.plan.n_shards} shards done, {s['claimed']} claimed, "
+               f"{s['pending']} pending, {s['failed']} failed; {self.samples_written:,}/"
+               f"{self.plan.n_samples:,} samples, {self.images_per_second:,.1f} images/s{eta}"]
+        if detail:
+            out += [f"  {worker}: {count} shards, {samples or 0:,} samples" for worker, count, samples in self.workers]
+            out += [f"  failed shard {index}: {error}" for index, error in self.failed]
+        return out
+
 
 class ShardQueue:
     """The `shards` rows of a catalog, through an engine (each call its own transaction) or a connection (calls

@@ -1,0 +1,123 @@
+"""`tol shards`: plan, write and verify WebDataset shards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import cast
+
+import click
+
+from etl.commands.state import State, TolGroup, pass_state
+from etl.errors import TolError
+
+
+@click.group("shards", cls=TolGroup)
+def shards_group() -> None:
+    """Plan, write and verify WebDataset shards.
+
+    \b
+    Example:
+      tol shards plan main-val --splits main --split val
+      tol shards write main-val --workers 4
+      tol shards verify main-val --full
+    """
+
+
+@shards_group.command("plan")
+@click.argument("plan")
+@click.option("--splits", "split_name", required=True, help="Split definition (see tol splits create).")
+@click.option("--split", type=click.Choice(["train", "val", "train_small"]), required=True)
+@click.option("--size", default="224x224", show_default=True, help="Output WIDTHxHEIGHT.")
+@click.option("--resize", type=click.Choice(["squash", "center-crop", "pad"]), default="center-crop",
+              show_default=True)
+@click.option("--quality", default=95, show_default=True, help="JPEG quality.")
+@click.option("--samples-per-shard", type=int, help="Samples per shard (default 10000).")
+@click.option("--shard-bytes", help="Target shard size instead, e.g. 3GB (from an estimate of sample size).")
+@click.option("--txt-field", default="taxonTag_com", show_default=True,
+              help="Caption copied to the `txt` member (what open_clip reads).")
+@click.option("--seed", "shuffle_seed", default=0, show_default=True, help="Seed of the sample order.")
+@click.option("--out", type=click.Path(file_okay=False), help="Folder of the shards (default OUTPUT_DIR/PLAN).")
+@pass_state
+def shards_plan(state: State, plan: str, split_name: str, split: str, size: str, resize: str, quality: int,
+                samples_per_shard: int | None, shard_bytes: str | None, txt_field: str, shuffle_seed: int,
+                out: str | None) -> None:
+    """Record plan PLAN: every shard and its samples, in a seeded order that mixes sources and species.
+
+    Excluded and unnamed images are left out and counted. A plan never changes.
+
+    \b
+    Example:
+      tol shards plan main-train --splits main --split train --size 224x224 --samples-per-shard 10000
+    """
+    from etl.plan import PlanOptions, Split, create_plan, parse_bytes, parse_size
+
+    width, height = parse_size(size)
+    out_dir = Path(out) if out else Path(state.config().get_value("output_dir")) / plan
+    options = PlanOptions(
+        split_name=split_name, split=cast(Split, split), width=width, height=height, resize=resize,
+        quality=quality, samples_per_shard=samples_per_shard,
+        shard_bytes=parse_bytes(shard_bytes) if shard_bytes else None,
+        txt_field=txt_field, out_dir=str(out_dir.resolve()), shuffle_seed=shuffle_seed)
+    result, created = create_plan(state.engine(), plan, options)
+    verb = "planned" if created else "already planned, unchanged:"
+    click.echo(f"{result.name} {verb} {result.n_samples:,} samples in {result.n_shards} shards "
+               f"({result.split}, {result.width}x{result.height}) into {result.out_dir}; "
+               f"left out: {result.n_excluded:,} excluded, {result.n_unnamed:,} unnamed")
+
+
+@shards_group.command("write")
+@click.argument("plan")
+@click.option("--workers", type=int, help="Local worker processes (setting `workers`); 1 under MPI.")
+@click.option("--lease", default=120.0, show_default=True, help="Seconds a claim lasts unless renewed.")
+@click.option("--max-attempts", default=3, show_default=True, help="Attempts before a shard is marked failed.")
+@click.option("--grace", default=60.0, show_default=True,
+              help="Seconds to finish the shard in hand after SIGTERM before releasing it.")
+@pass_state
+def shards_write(state: State, plan: str, workers: int | None, lease: float, max_attempts: int,
+                 grace: float) -> None:
+    """Write the shards of PLAN that are not done yet (a finished plan makes no claim).
+
+    Under MPI (srun --mpi=pmi2, mpiexec) each rank is one worker; rank 0 prints the summary of all ranks.
+
+    \b
+    Example:
+      tol shards write main-train --workers 8
+      srun --mpi=pmi2 -n 64 tol shards write main-train
+    """
+    from etl.write.launch import WriteOptions, write_plan
+
+    state.engine()  # refuses a catalog that is not at head
+    options = WriteOptions.from_settings(state.config(), plan, lease_seconds=lease, max_attempts=max_attempts,
+                                         grace_seconds=grace)
+    report = write_plan(options, workers or state.config().get_value("workers"))
+    for line in report.lines() if report else []:
+        click.echo(line)
+
+
+@shards_group.command("verify")
+@click.argument("plan")
+@click.option("--full", is_flag=True, help="Also read every sample back with the webdataset reader.")
+@click.option("--reset", is_flag=True, help="Set bad shards back to pending, to be written again.")
+@click.option("--workers", type=int, help="Processes checking shards in parallel (setting `workers`).")
+@pass_state
+def shards_verify(state: State, plan: str, full: bool, reset: bool, workers: int | None) -> None:
+    """Check every shard of PLAN against its manifest (and, with --full, against the catalog).
+
+    Prints the bad shards and exits non-zero if there is any.
+
+    \b
+    Example:
+      tol shards verify main-val --full
+      tol shards verify main-val --reset && tol shards write main-val
+    """
+    from etl import verify
+
+    settings = state.config(workers=workers)
+    results = verify.verify(state.engine(), settings.database_url, plan, full=full, reset=reset,
+                            workers=settings.get_value("workers"))
+    for line in verify.report_lines(results, full=full):
+        click.echo(line)
+    bad = sum(1 for result in results if result.problems)
+    if bad:
+        suffix = " (set back to pending)" if reset else ""
+        raise TolError(f"{bad} bad shards in plan {plan}{suffix}")

@@ -1,0 +1,88 @@
+"""`tol taxa`: load the naming references, resolve every image's taxon and common name, check the result."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import click
+
+from etl.commands.state import State, TolGroup, pass_state
+
+F = TypeVar("F", bound=Callable[..., None])
+
+
+@click.group("taxa", cls=TolGroup)
+def taxa_group() -> None:
+    """Load the naming references, resolve every image's taxon and common name, check the result.
+
+    \b
+    Example:
+      tol --config tol.toml taxa load
+      tol --config tol.toml taxa resolve
+      tol --config tol.toml taxa check
+    """
+
+
+def _reference_options(function: F) -> F:
+    """Add one path option per reference file setting (`--eol-taxon-tab` …), in the order of LOAD_SETTINGS."""
+    from etl.taxonomy import LOAD_SETTINGS
+
+    for setting in reversed(LOAD_SETTINGS):
+        function = click.option(f"--{setting.replace('_', '-')}", setting, type=click.Path(),
+                                help=f"(setting `{setting}`)")(function)
+    return function
+
+
+@taxa_group.command("load")
+@_reference_options
+@pass_state
+def taxa_load(state: State, **paths: str | None) -> None:
+    """Load every reference file into the catalog (each replaces its previous load).
+
+    A file that is not configured or not found is reported and skipped; resolving does what it can.
+
+    \b
+    Example:
+      tol taxa load --eol-taxon-tab dh21/taxon.tab --itis-chains itis/species_level_taxonomy_chains.csv
+    """
+    from etl import taxonomy
+
+    settings = state.config(**paths)
+    results = taxonomy.load(state.engine(), {setting: settings.path(setting) for setting in taxonomy.LOAD_SETTINGS})
+    for result in results:
+        detail = f"{result.rows:,} rows from {result.path}" if result.status == "loaded" else result.status
+        click.echo(f"{result.name:<18} {detail}")
+
+
+@taxa_group.command("resolve")
+@pass_state
+def taxa_resolve(state: State) -> None:
+    """Give every catalogued image a taxon and common name, once per EOL page, iNat21 class and BIOSCAN label.
+
+    \b
+    Example:
+      tol taxa resolve
+      sqlite3 catalog.sqlite "SELECT source, unnamed_reason, COUNT(*) FROM image_names GROUP BY 1, 2"
+    """
+    from etl import taxonomy
+
+    for line in taxonomy.resolve(state.engine()).lines():
+        click.echo(line)
+
+
+@taxa_group.command("check")
+@click.option("--examples", default=5, show_default=True, help="Example rows per check.")
+@pass_state
+def taxa_check(state: State, examples: int) -> None:
+    """Quality checks of the resolved taxa (the SQL in sql/checks/), with counts and example rows.
+
+    \b
+    Example:
+      tol taxa check --examples 3
+    """
+    from etl import taxonomy
+
+    for result in taxonomy.check(state.engine(), examples):
+        for line in result.lines():
+            click.echo(line)
