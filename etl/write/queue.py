@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, NamedTuple, TypeVar, get_args
+from typing import Literal, NamedTuple, Protocol, TypeVar, get_args
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
@@ -23,8 +23,15 @@ from sqlalchemy.exc import OperationalError
 from etl import named_sql
 from etl.write.tar import SampleRecord
 
-if TYPE_CHECKING:
-    from etl.plan import Plan
+
+class PlanTotals(Protocol):
+    """What the queue needs to know of a plan (an `etl.plan.Plan` is one), so that it need not import the
+    plan stage, which imports it to queue a new plan's shards."""
+
+    id: int
+    name: str
+    n_shards: int
+    n_samples: int
 
 ShardState = Literal["pending", "claimed", "done", "failed"]
 SHARD_STATES: tuple[ShardState, ...] = get_args(ShardState)
@@ -118,7 +125,7 @@ class WorkerRun(NamedTuple):
 class PlanStatus:
     """Counts of a plan's shards by state, samples written, rate and ETA (what `tol status` shows)."""
 
-    plan: Plan
+    plan: PlanTotals
     states: dict[ShardState, int]
     samples_written: int
     images_per_second: float
@@ -275,7 +282,7 @@ class ShardQueue:
             counts: dict[str, int] = dict(connection.execute(text(QUERIES["status_states"]), {"plan": plan_id}).all())
         return {state: counts.get(state, 0) for state in SHARD_STATES}
 
-    def status(self, plan: Plan) -> PlanStatus:
+    def status(self, plan: PlanTotals) -> PlanStatus:
         """The state of a plan (readable while workers run): the rate is that of its finished shards so far."""
         params = {"plan": plan.id}
         states = self.states(plan.id)
