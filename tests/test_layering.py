@@ -36,7 +36,8 @@ def import_graph() -> dict[str, set[str]]:
             elif isinstance(node, ast.ImportFrom):
                 base = node.module or ""
                 if node.level:
-                    base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + [base]).strip(".")
+                    parents = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*parents, base]).strip(".")
                 imported.add(base)
                 imported.update(f"{base}.{alias.name}" for alias in node.names)
         graph[name] = {target for target in imported if target in modules and target != name}
