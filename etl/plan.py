@@ -22,7 +22,6 @@ from etl.images import RESIZE_MODES, Target
 from etl.splits import MODULUS, seeded_permutation
 from etl.splits import get as get_split
 from etl.write.queue import ShardQueue
-from etl.write.tar import CAPTION_CASES
 
 Split = Literal["train", "val", "train_small"]
 SPLITS: tuple[Split, ...] = get_args(Split)
@@ -30,6 +29,7 @@ TXT_FIELDS = tuple(name[: -len(".txt")] for name in naming.CAPTION_FIELDS)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 DEFAULT_SAMPLES_PER_SHARD = 10_000
 SHARD_NAME = "shard-{index:06d}.tar"
+CAPTION_CASES = ("original", "lower")  # caption members as the release named them, or lower case
 PLAN_COLUMNS = ("id, name, split, width, height, resize, quality, txt_field, out_dir, n_shards, n_samples, "
                 "n_excluded, n_unnamed, caption_case")
 

@@ -66,8 +66,6 @@ class SampleRecord(NamedTuple):
                 self.class_index_family, self.class_index_genus, self.class_index_species]
 
 
-CAPTION_CASES = ("original", "lower")
-
 # The `json` member's schema: the same keys with the same types in every sample, whatever its source, so a
 # reader that infers a schema from a few samples (Hugging Face `datasets`) types every column the same way.
 # Source identities are strings, "" when the sample comes from another source (as catalog.csv's empty cells).
