@@ -228,6 +228,7 @@ class ShardPlan(Base):
     samples_per_shard: Mapped[int | None] = mapped_column(Integer)
     shard_bytes: Mapped[int | None] = mapped_column(BigInteger)
     txt_field: Mapped[str] = mapped_column(String(32))
+    caption_case: Mapped[str] = mapped_column(String(16), server_default="original")
     out_dir: Mapped[str] = mapped_column(Text)
     shuffle_seed: Mapped[int] = mapped_column(BigInteger)
     n_shards: Mapped[int] = mapped_column(Integer, server_default="0")
@@ -236,7 +237,8 @@ class ShardPlan(Base):
     n_unnamed: Mapped[int] = mapped_column(BigInteger, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
-    __table_args__ = (CheckConstraint("split IN ('train', 'val', 'train_small')", name="split"),)
+    __table_args__ = (CheckConstraint("split IN ('train', 'val', 'train_small')", name="split"),
+                      CheckConstraint("caption_case IN ('original', 'lower')", name="caption_case"))
 
 
 class Shard(Base):

@@ -29,8 +29,9 @@ TXT_FIELDS = tuple(name[: -len(".txt")] for name in naming.CAPTION_FIELDS)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 DEFAULT_SAMPLES_PER_SHARD = 10_000
 SHARD_NAME = "shard-{index:06d}.tar"
+CAPTION_CASES = ("original", "lower")  # caption members as the release named them, or lower case
 PLAN_COLUMNS = ("id, name, split, width, height, resize, quality, txt_field, out_dir, n_shards, n_samples, "
-                "n_excluded, n_unnamed")
+                "n_excluded, n_unnamed, caption_case")
 
 
 # ============================================================================================== options
@@ -84,6 +85,7 @@ class PlanOptions:
     txt_field: str = "taxonTag_com"
     out_dir: str = "shards"
     shuffle_seed: int = 0
+    caption_case: str = "original"
 
     def check(self) -> None:
         """Refuse options no plan can have, naming the flag at fault."""
@@ -95,6 +97,8 @@ class PlanOptions:
             raise TolError(f"--quality must be 1 to 100, not {self.quality}")
         if self.txt_field not in TXT_FIELDS:
             raise TolError(f"--txt-field must be one of {', '.join(TXT_FIELDS)}, not {self.txt_field!r}")
+        if self.caption_case not in CAPTION_CASES:
+            raise TolError(f"caption case must be one of {', '.join(CAPTION_CASES)}, not {self.caption_case!r}")
         if self.samples_per_shard is not None and self.shard_bytes is not None:
             raise TolError("give --samples-per-shard or --shard-bytes, not both")
         if self.samples_per_shard is not None and self.samples_per_shard < 1:
@@ -129,6 +133,7 @@ class Plan:
     n_samples: int
     n_excluded: int
     n_unnamed: int
+    caption_case: str
 
     @property
     def target(self) -> Target:
@@ -179,10 +184,10 @@ def create_plan(engine: Engine, name: str, options: PlanOptions) -> tuple[Plan, 
     with engine.begin() as connection:
         existing = connection.execute(text(
             "SELECT split_definition_id, split, width, height, resize, quality, samples_per_shard, shard_bytes, "
-            "txt_field, out_dir, shuffle_seed FROM shard_plans WHERE name = :n"), {"n": name}).first()
+            "txt_field, out_dir, shuffle_seed, caption_case FROM shard_plans WHERE name = :n"), {"n": name}).first()
         wanted = (definition.id, options.split, options.width, options.height, options.resize, options.quality,
                   options.samples_per_shard, options.shard_bytes, options.txt_field, options.out_dir,
-                  options.shuffle_seed)
+                  options.shuffle_seed, options.caption_case)
         if existing is not None:
             if tuple(existing) == wanted:
                 return get_plan(connection, name), False
@@ -210,15 +215,17 @@ def create_plan(engine: Engine, name: str, options: PlanOptions) -> tuple[Plan, 
         plan_id = connection.execute(text("""
             INSERT INTO shard_plans (name, split_definition_id, split, width, height, resize, quality,
                 samples_per_shard, shard_bytes, txt_field, out_dir, shuffle_seed, n_shards, n_samples, n_excluded,
-                n_unnamed)
+                n_unnamed, caption_case)
             VALUES (:name, :definition, :split, :width, :height, :resize, :quality, :samples_per_shard,
-                :shard_bytes, :txt_field, :out_dir, :shuffle_seed, :n_shards, :n_samples, :n_excluded, :n_unnamed)
+                :shard_bytes, :txt_field, :out_dir, :shuffle_seed, :n_shards, :n_samples, :n_excluded, :n_unnamed,
+                :caption_case)
             RETURNING id"""), {
             "name": name, "definition": definition.id, "split": options.split, "width": options.width,
             "height": options.height, "resize": options.resize, "quality": options.quality,
             "samples_per_shard": options.samples_per_shard, "shard_bytes": options.shard_bytes,
             "txt_field": options.txt_field, "out_dir": options.out_dir, "shuffle_seed": options.shuffle_seed,
             "n_shards": n_shards, "n_samples": n_samples, "n_excluded": n_excluded, "n_unnamed": n_unnamed,
+            "caption_case": options.caption_case,
         }).scalar_one()
         if n_shards:
             queue = ShardQueue(connection)

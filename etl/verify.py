@@ -109,7 +109,7 @@ def _check_samples(queue: ShardQueue, plan: Plan, shard_id: int, path: Path, pro
         problems.append(f"{len(keys)} samples in the tar, {len(expected)} planned, or not in plan order")
         return
     for sample, record in zip(samples, expected, strict=True):
-        wanted = sample_members(record, plan.txt_field, b"")
+        wanted = sample_members(record, plan.txt_field, b"", plan.caption_case)
         present = {k for k in sample if not k.startswith("__")}
         if present != {extension.lower() for extension in wanted}:
             problems.append(f"{sample['__key__']}: members {sorted(present)} differ from the planned ones")

@@ -4,6 +4,9 @@ The digests were recorded with the code as it was before the write stage became 
 deliberate change of the sample format updates them in the same commit, with the reason in its message. JPEG
 bytes depend on the codec inside Pillow, so the pin names the Pillow version it was recorded with; a new
 Pillow is a deliberate change too (re-record and say so).
+
+Re-recorded for issue 15: the `json` member became uniformly typed (source ids as strings, "" for another
+source's fields, never null), which changes every sample's bytes and so every `.idx` offset.
 """
 
 from __future__ import annotations
@@ -18,14 +21,14 @@ import PIL
 
 RECORDED_WITH_PILLOW = "13.0.0"
 PINNED = {
-    "main-train/shard-000000.idx": "ed7f22229b293887a49ddb5652cb0f895e0e833d99add0452752df95a819969d",
-    "main-train/shard-000000.tar": "6ee4755fa2dd705096180d6c1f4e59c40587b7c2d98b505564a499d61c27a3b6",
-    "main-train/shard-000001.idx": "3c397b2fcba22983f027d5fd23574d2812fdae2fc820c4857a9439cf370ffc44",
-    "main-train/shard-000001.tar": "639a01ec227fc10fde5ac92a2253ac9642acb2157d12d2c5f66f7fb94ef6f01f",
-    "main-train_small/shard-000000.idx": "7bf45d7120c6bc1297fb2aec358f5599ad34bd562e2bf7991ca8e8e9a6a82993",
-    "main-train_small/shard-000000.tar": "3da7d3a93682dd3abf5c1e103cb50769b8d0ff5735892a74abd84636eb942d64",
-    "main-val/shard-000000.idx": "4052f7fb0d0e4300024c92310b83657c02f334e00609450c26b33d452f2ef18e",
-    "main-val/shard-000000.tar": "ddbf8566cf50b9fd1411f9ea3112b5b31dddb9bb48285394db7571983e36b33b",
+    "main-train/shard-000000.idx": "dcf104ca47bedd26b74cb54e9995d84bd0fee9bae750a29f65b1f94937b8c781",
+    "main-train/shard-000000.tar": "e8ccb73e9512a0cf5d422db7e99fc6c321e809b09f8994a41ff305c1c7aff839",
+    "main-train/shard-000001.idx": "e6abd24183c865e834302a89ff3d9d3bfd3c11aab748367a5525aea25300b541",
+    "main-train/shard-000001.tar": "84767312929f12442c012012ca7647a70793e818528549ce065ecd73da8066ec",
+    "main-train_small/shard-000000.idx": "9023390fd8a1a3d8cfdd26a36460791280cb29d9be855c147c15096a81f7e746",
+    "main-train_small/shard-000000.tar": "9b883a3d62f456ec23b7633943453064ef6f9738d7370f43040094f788728c28",
+    "main-val/shard-000000.idx": "0a98691753abf50e7b60c689e5709af9afcdff165f36c4804f1a5c115f654e42",
+    "main-val/shard-000000.tar": "d6da00e2144c9a0708912352d4c12decb7e1c59ed695f3627b8c1da56fe4c0df",
 }
 
 

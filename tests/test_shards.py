@@ -9,11 +9,13 @@ import os
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
 import pytest
 import webdataset
+import yaml
 from sqlalchemy import text
 
 from etl import exclusions, naming, schema, verify
@@ -140,9 +142,38 @@ def test_write_read_back_verify_and_export(prepared, tmp_path: Path):
 
     assert export.export(engine, plan.name, "parquet", tmp_path / "c.parquet") == written
     assert pq.read_table(tmp_path / "c.parquet").num_rows == written
+    check_positions_and_sidecars(engine, plan.name, out, rows, written)
     # A finished plan re-run makes zero claims.
     stats = run_worker(write_options(url, plan.name, tmp_path / "cache"))
     assert stats.claims == 0
+
+
+def check_positions_and_sidecars(engine, plan_name: str, out: Path, rows: list[dict], written: int) -> None:
+    """`position` is the index in the tar (as tarfile and the `.idx` count), and the sidecars agree."""
+    tar_keys = {}
+    for tar in sorted(out.glob("shard-*.tar")):
+        with tarfile.open(tar) as archive:
+            keys = [name.split(".", 1)[0] for name in archive.getnames()]
+        tar_keys[tar.name] = list(dict.fromkeys(keys))
+        idx_lines = tar.with_suffix(".idx").read_text().splitlines()[1:]
+        assert [line.split()[3].split(".", 1)[0] for line in idx_lines] == tar_keys[tar.name]
+    assert all(tar_keys[Path(row["shard"]).name][int(row["position"])] == row["treeoflife_id"] for row in rows)
+    with engine.connect() as connection:
+        moved = connection.execute(text(
+            "SELECT COUNT(*) FROM plan_samples WHERE plan_name = :p AND written = 1 "
+            "AND position <> planned_position"), {"p": plan_name}).scalar_one()
+    assert moved > 0  # an image failed before them in their shard
+    sizes = json.loads((out / "sizes.json").read_text())
+    assert sizes == {name: len(keys) for name, keys in tar_keys.items()}
+    assert int((out / "__len__").read_text()) == written == sum(sizes.values())
+    card = yaml.safe_load((out / "README.md").read_text().split("---")[1])
+    features = {feature["name"]: feature for feature in card["dataset_info"]["features"]}
+    with tarfile.open(out / "shard-000000.tar") as archive:
+        first = archive.getnames()[:13]
+        record = json.loads(archive.extractfile(first[[n.endswith(".json") for n in first].index(True)]).read())
+    assert set(features) == {"__key__", "__url__"} | {name.split(".", 1)[1] for name in first}
+    assert {f["name"] for f in features["json"]["struct"]} == set(record)
+    assert card["dataset_info"]["splits"][0]["num_examples"] == written
 
 
 def test_verify_catches_a_corrupted_shard_and_reset_rewrites_it(prepared, tmp_path: Path):

@@ -49,6 +49,29 @@ def test_a_sample_is_thirteen_members_at_the_offsets_its_idx_line_gives():
     assert idx_text([line]) == f"v1.2 1\n{line}\n"
 
 
+def test_json_member_has_the_same_keys_and_types_in_every_source():
+    eol = RECORD._replace(source="eol", eol_content_id=12784812, eol_page_id=51655800, inat21_filename=None,
+                          inat21_cls_name=None, inat21_cls_num=None)
+    bioscan = RECORD._replace(source="bioscan", bioscan_part=7, bioscan_filename="BIOUG68114-B02.jpg",
+                              inat21_filename=None, inat21_cls_name=None, inat21_cls_num=None)
+    records = [json.loads(sample_members(r, "taxonTag_com", b"")["json"]) for r in (RECORD, eol, bioscan)]
+    types = [{key: type(value).__name__ for key, value in record.items()} for record in records]
+    assert types[0] == types[1] == types[2]
+    assert set(types[0].values()) == {"str", "list"} and len(types[0]) == 20
+    assert (records[0]["inat21_cls_num"], records[0]["eol_content_id"]) == ("3", "")
+    assert (records[1]["eol_content_id"], records[1]["eol_page_id"], records[1]["inat21_cls_num"]) == (
+        "12784812", "51655800", "")
+    assert (records[2]["bioscan_part"], records[2]["bioscan_filename"]) == ("7", "BIOUG68114-B02.jpg")
+
+
+def test_lower_case_captions_rename_only_the_caption_members():
+    original = sample_members(RECORD, "taxonTag_com", b"j")
+    lower = sample_members(RECORD, "taxonTag_com", b"j", "lower")
+    assert "taxonTag_com.txt" in original and "taxontag_com.txt" not in original
+    assert sorted(lower) == sorted(name.lower() for name in original)
+    assert {name: lower[name.lower()] for name in original} == original
+
+
 def test_named_queries():
     assert parse("-- about\n-- name: a\nSELECT 1\n-- why\n-- name: b\nSELECT 2\n") == {
         "a": "SELECT 1\n-- why", "b": "SELECT 2"}

@@ -35,12 +35,14 @@ def shards_group() -> None:
 @click.option("--shard-bytes", help="Target shard size instead, e.g. 3GB (from an estimate of sample size).")
 @click.option("--txt-field", default="taxonTag_com", show_default=True,
               help="Caption copied to the `txt` member (what open_clip reads).")
+@click.option("--lower-case-captions", is_flag=True,
+              help="Name caption members in lower case (taxontag_com.txt), as webdataset-based readers see them.")
 @click.option("--seed", "shuffle_seed", default=0, show_default=True, help="Seed of the sample order.")
 @click.option("--out", type=click.Path(file_okay=False), help="Folder of the shards (default OUTPUT_DIR/PLAN).")
 @pass_state
 def shards_plan(state: State, plan: str, split_name: str, split: str, size: str, resize: str, quality: int,
-                samples_per_shard: int | None, shard_bytes: str | None, txt_field: str, shuffle_seed: int,
-                out: str | None) -> None:
+                samples_per_shard: int | None, shard_bytes: str | None, txt_field: str, lower_case_captions: bool,
+                shuffle_seed: int, out: str | None) -> None:
     """Record plan PLAN: every shard and its samples, in a seeded order that mixes sources and species.
 
     Excluded and unnamed images are left out and counted. A plan never changes.
@@ -57,7 +59,8 @@ def shards_plan(state: State, plan: str, split_name: str, split: str, size: str,
         split_name=split_name, split=cast(Split, split), width=width, height=height, resize=resize,
         quality=quality, samples_per_shard=samples_per_shard,
         shard_bytes=parse_bytes(shard_bytes) if shard_bytes else None,
-        txt_field=txt_field, out_dir=str(out_dir.resolve()), shuffle_seed=shuffle_seed)
+        txt_field=txt_field, out_dir=str(out_dir.resolve()), shuffle_seed=shuffle_seed,
+        caption_case="lower" if lower_case_captions else "original")
     result, created = create_plan(state.engine(), plan, options)
     verb = "planned" if created else "already planned, unchanged:"
     click.echo(f"{result.name} {verb} {result.n_samples:,} samples in {result.n_shards} shards "
@@ -95,21 +98,34 @@ def shards_write(state: State, plan: str, workers: int | None, lease: float, max
 
 
 @shards_group.command("verify")
-@click.argument("plan")
+@click.argument("plan", required=False)
 @click.option("--full", is_flag=True, help="Also read every sample back with the webdataset reader.")
 @click.option("--reset", is_flag=True, help="Set bad shards back to pending, to be written again.")
 @click.option("--workers", type=int, help="Processes checking shards in parallel (setting `workers`).")
+@click.option("--shardlist", metavar="PATTERN",
+              help="Check these shards with no catalog instead: brace expansion (shard-{000000..000031}.tar), globs.")
+@click.option("--no-decode", is_flag=True, help="With --shardlist: skip decoding images and texts.")
 @pass_state
-def shards_verify(state: State, plan: str, full: bool, reset: bool, workers: int | None) -> None:
-    """Check every shard of PLAN against its manifest (and, with --full, against the catalog).
+def shards_verify(state: State, plan: str | None, full: bool, reset: bool, workers: int | None,
+                  shardlist: str | None, no_decode: bool) -> None:
+    """Check every shard of PLAN against its manifest (and, with --full, against the catalog), or any shards
+    named by --shardlist against the WebDataset format (no catalog needed).
 
-    Prints the bad shards and exits non-zero if there is any.
+    Prints the bad shards and exits 3 if there is any.
 
     \b
     Example:
       tol shards verify main-val --full
       tol shards verify main-val --reset && tol shards write main-val
+      tol shards verify --shardlist 'downloads/shard-{000003..000031}.tar'
     """
+    if shardlist is not None:
+        if plan is not None or full or reset:
+            raise TolError("--shardlist checks shards without the catalog: give no PLAN, --full or --reset with it")
+        _verify_shardlist(state, shardlist, workers, decode=not no_decode)
+        return
+    if plan is None:
+        raise TolError("give a PLAN, or --shardlist PATTERN")
     from etl import verify
 
     settings = state.config(workers=workers)
@@ -121,3 +137,42 @@ def shards_verify(state: State, plan: str, full: bool, reset: bool, workers: int
     if bad:
         suffix = " (set back to pending)" if reset else ""
         raise TolError(f"{bad} bad shards in plan {plan}{suffix}")
+
+
+def _verify_shardlist(state: State, pattern: str, workers: int | None, decode: bool) -> None:
+    from etl import shardcheck
+
+    paths = shardcheck.expand_shardlist(pattern)
+    count = workers if workers is not None else state.config().get_value("workers")
+    reports = shardcheck.check_shardlist(paths, decode=decode, workers=count)
+    for line in shardcheck.report_lines(reports):
+        click.echo(line)
+    if any(report.problems for report in reports):
+        raise SystemExit(3)
+
+
+@shards_group.command("index")
+@click.argument("plan")
+@pass_state
+def shards_index(state: State, plan: str) -> None:
+    """Write the sidecars of finished plan PLAN again: sizes.json, __len__, shardindex.json and README.md.
+
+    They are written when the last shard of a plan is done; this rewrites them from the catalog's manifests.
+
+    \b
+    Example:
+      tol shards index main-train
+    """
+    from etl.plan import get_plan
+    from etl.write.queue import ShardQueue
+    from etl.write.sidecars import write_sidecars
+
+    engine = state.engine()
+    found = get_plan(engine, plan)
+    rows = ShardQueue(engine).shards(found.id)
+    unfinished = sum(1 for row in rows if row.state != "done")
+    if unfinished:
+        click.echo(f"{plan}: {unfinished} of {len(rows)} shards not done; no sidecar written", err=True)
+        raise SystemExit(3)
+    for path in write_sidecars(Path(found.out_dir), found, rows):
+        click.echo(str(path))

@@ -8,7 +8,6 @@ the surviving ranks take them over.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import socket
@@ -20,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from etl import db
-from etl.atomic import atomic_write
 from etl.errors import TolError
 from etl.plan import Plan, get_plan
 from etl.write.queue import ShardQueue, ShardState, WorkerRun
+from etl.write.sidecars import write_sidecars
 from etl.write.worker import WorkerStats, WriteOptions, run_worker
 
 MPI_ENVIRONMENT = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
@@ -117,17 +116,13 @@ def _tell(who: str, stats: WorkerStats) -> None:
 
 
 def write_shard_index(queue: ShardQueue, plan: Plan) -> Path | None:
-    """Write the wids `shardindex.json` of a finished plan (None while shards are not all done)."""
+    """Write the sidecars of a finished plan (`sizes.json`, `__len__`, wids' `shardindex.json`, the dataset
+    card) into its folder; returns the shard index's path (None while shards are not all done)."""
     rows = queue.shards(plan.id)
     if not rows or any(row.state != "done" for row in rows):
         return None
-    index = {"__kind__": "wids-shard-index-v1", "wids_version": 1, "name": plan.name,
-             "shardlist": [{"url": row.path, "nsamples": row.n_samples, "filesize": row.n_bytes, "md5sum": row.md5}
-                           for row in rows]}
-    target = Path(plan.out_dir) / "shardindex.json"
-    with atomic_write(target, "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(index, indent=1) + "\n")
-    return target
+    write_sidecars(Path(plan.out_dir), plan, rows)
+    return Path(plan.out_dir) / "shardindex.json"
 
 
 @dataclass(frozen=True)

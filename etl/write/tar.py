@@ -66,25 +66,51 @@ class SampleRecord(NamedTuple):
                 self.class_index_family, self.class_index_genus, self.class_index_species]
 
 
-def sample_members(record: SampleRecord, txt_field: str, jpeg: bytes) -> dict[str, bytes]:
-    """The tar members of one sample (without `__key__`): jpg, json, txt (a copy of caption `txt_field`) and
-    the ten caption fields."""
-    fields = naming.captions(record.scientific_name, record.taxonomic_name, record.tagged_name, record.common_name)
-    catalog_record = {
+# The `json` member's schema: the same keys with the same types in every sample, whatever its source, so a
+# reader that infers a schema from a few samples (Hugging Face `datasets`) types every column the same way.
+# Source identities are strings, "" when the sample comes from another source (as catalog.csv's empty cells).
+JSON_STRING_FIELDS = ("treeoflife_id", "source", "eol_content_id", "eol_page_id", "bioscan_part", "bioscan_filename",
+                      "inat21_filename", "inat21_cls_name", "inat21_cls_num", *naming.RANK_NAMES,
+                      "scientific_name", "taxonomic_name", "common")
+JSON_SCHEMA: dict[str, str] = {**{name: "string" for name in JSON_STRING_FIELDS}, "class_index": "list[int64]"}
+
+
+def caption_extension(extension: str, caption_case: str) -> str:
+    """A caption member's extension as written: the original release's (`taxonTag_com.txt`) or lower case, for
+    readers that lower-case extensions when reading (webdataset) and then look the name up as given."""
+    return extension.lower() if caption_case == "lower" else extension
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def json_record(record: SampleRecord, common: str) -> dict[str, object]:
+    """The `json` member of a sample: `JSON_SCHEMA`'s keys, in its types."""
+    catalog_record: dict[str, object] = {
         "treeoflife_id": record.image_id, "source": record.source,
-        "eol_content_id": record.eol_content_id, "eol_page_id": record.eol_page_id,
-        "bioscan_part": record.bioscan_part, "bioscan_filename": record.bioscan_filename,
-        "inat21_filename": record.inat21_filename, "inat21_cls_name": record.inat21_cls_name,
-        "inat21_cls_num": record.inat21_cls_num,
+        "eol_content_id": _text(record.eol_content_id), "eol_page_id": _text(record.eol_page_id),
+        "bioscan_part": _text(record.bioscan_part), "bioscan_filename": _text(record.bioscan_filename),
+        "inat21_filename": _text(record.inat21_filename), "inat21_cls_name": _text(record.inat21_cls_name),
+        "inat21_cls_num": _text(record.inat21_cls_num),
         **dict(zip(naming.RANK_NAMES, naming.display(record.ranks), strict=True)),
         "scientific_name": record.scientific_name, "taxonomic_name": record.taxonomic_name,
-        "common": fields["common_name.txt"],
+        "common": common,
         "class_index": record.class_indices,
     }
-    members = {extension: value.encode("utf-8") for extension, value in fields.items()}
+    return catalog_record
+
+
+def sample_members(record: SampleRecord, txt_field: str, jpeg: bytes,
+                   caption_case: str = "original") -> dict[str, bytes]:
+    """The tar members of one sample (without `__key__`): jpg, json, txt (a copy of caption `txt_field`) and
+    the ten caption fields (named as `caption_case` says)."""
+    fields = naming.captions(record.scientific_name, record.taxonomic_name, record.tagged_name, record.common_name)
+    members = {caption_extension(extension, caption_case): value.encode("utf-8")
+               for extension, value in fields.items()}
     members["jpg"] = jpeg
-    members["json"] = json.dumps(catalog_record, sort_keys=True, ensure_ascii=False,
-                                 separators=(",", ":")).encode("utf-8")
+    members["json"] = json.dumps(json_record(record, fields["common_name.txt"]), sort_keys=True,
+                                 ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     members["txt"] = fields[f"{txt_field}.txt"].encode("utf-8")
     return members
 

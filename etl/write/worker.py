@@ -161,7 +161,7 @@ def _write_samples(context: WorkerContext, records: list[SampleRecord], writer: 
         except OSError as exc:
             skipped.append(SkippedImage(record.image_id, f"unreadable: {exc.strerror or exc}"))
             continue
-        members = sample_members(record, context.plan.txt_field, jpeg)
+        members = sample_members(record, context.plan.txt_field, jpeg, context.plan.caption_case)
         step = time.perf_counter()
         placed = writer.write(record.image_id, members)
         context.time("tar", step)
