@@ -8,7 +8,7 @@ from typing import cast
 import click
 
 from etl.commands.state import State, TolGroup, pass_state
-from etl.errors import TolError
+from etl.errors import WorkLeftError
 
 
 @click.group("shards", cls=TolGroup)
@@ -90,8 +90,28 @@ def shards_write(state: State, plan: str, workers: int | None, lease: float, max
     options = WriteOptions.from_settings(state.config(), plan, lease_seconds=lease, max_attempts=max_attempts,
                                          grace_seconds=grace)
     report = write_plan(options, workers or state.config().get_value("workers"))
-    for line in report.lines() if report else []:
-        click.echo(line)
+    if report is not None:  # MPI ranks other than 0 leave the report to rank 0
+        for line in report.lines():
+            click.echo(line)
+        report.check_complete()
+
+
+@shards_group.command("retry")
+@click.argument("plan")
+@pass_state
+def shards_retry(state: State, plan: str) -> None:
+    """Set the failed shards of PLAN back to pending, their attempts forgiven, for the next write.
+
+    \b
+    Example:
+      tol shards retry main-train && tol shards write main-train
+    """
+    from etl.plan import get_plan
+    from etl.write.queue import ShardQueue, plural
+
+    engine = state.engine()
+    count = ShardQueue(engine).retry_failed(get_plan(engine, plan).id)
+    click.echo(f"{plan}: {plural(count, 'failed shard')} set back to pending")
 
 
 @shards_group.command("verify")
@@ -103,14 +123,16 @@ def shards_write(state: State, plan: str, workers: int | None, lease: float, max
 def shards_verify(state: State, plan: str, full: bool, reset: bool, workers: int | None) -> None:
     """Check every shard of PLAN against its manifest (and, with --full, against the catalog).
 
-    Prints the bad shards and exits non-zero if there is any.
+    Prints the bad shards and exits 3 if there is any (with --reset, after setting them back to pending, so
+    `||` runs the write that replaces them).
 
     \b
     Example:
       tol shards verify main-val --full
-      tol shards verify main-val --reset && tol shards write main-val
+      tol shards verify main-val --reset || tol shards write main-val
     """
     from etl import verify
+    from etl.write.queue import plural
 
     settings = state.config(workers=workers)
     results = verify.verify(state.engine(), settings.database_url, plan, full=full, reset=reset,
@@ -120,4 +142,4 @@ def shards_verify(state: State, plan: str, full: bool, reset: bool, workers: int
     bad = sum(1 for result in results if result.problems)
     if bad:
         suffix = " (set back to pending)" if reset else ""
-        raise TolError(f"{bad} bad shards in plan {plan}{suffix}")
+        raise WorkLeftError(f"{plural(bad, 'bad shard')} in plan {plan}{suffix}")
