@@ -9,10 +9,12 @@ rolled back what it had not committed.
 from __future__ import annotations
 
 import sys
+import traceback
 
 import click
 
 from etl.commands import COMMANDS, State, TolGroup
+from etl.errors import ExitCode
 
 
 @click.group(cls=TolGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -39,10 +41,28 @@ for _command in COMMANDS:
     cli.add_command(_command)
 
 
-def main() -> None:
-    """Console-script entry point."""
+def _usage_line(error: click.UsageError) -> str:
+    """Click's usage error as one line, pointing at the command's help."""
+    where = f" (see {error.ctx.command_path} --help)" if error.ctx is not None else ""
+    return f"Error: {error.format_message()}{where}"
+
+
+def main(args: list[str] | None = None) -> None:
+    """Console-script entry point: run `tol` and exit with its `ExitCode`."""
     try:
-        cli.main(prog_name="tol")
-    except KeyboardInterrupt:
+        outcome = cli.main(args=args, prog_name="tol", standalone_mode=False)
+    except click.UsageError as error:
+        click.echo(_usage_line(error), err=True)
+        sys.exit(ExitCode.USAGE)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except (click.Abort, KeyboardInterrupt):
         click.echo("Interrupted.", err=True)
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)
+    except Exception:  # a bug: keep the traceback, and say what it is
+        traceback.print_exc()
+        click.echo("tol: internal error (a bug in tol, not in your input): please report it to the "
+                   "treeoflife-etl maintainers with the traceback above", err=True)
+        sys.exit(ExitCode.BUG)
+    sys.exit(outcome if isinstance(outcome, int) else ExitCode.OK)

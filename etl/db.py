@@ -26,7 +26,8 @@ def parse_url(url: str) -> URL:
     """Parse and check a database URL; only SQLite and PostgreSQL (psycopg 3) are accepted."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+        _ = parsed.port  # a port that is not a number only fails here
+    except (ArgumentError, ValueError):
         raise TolError(f"malformed database URL {url!r}: expected sqlite:///FILE or "
                        "postgresql+psycopg://USER@HOST:PORT/DB") from None
     backend = parsed.get_backend_name()
@@ -45,6 +46,17 @@ def sqlite_file(url: URL) -> Path | None:
     if url.database in (None, "", ":memory:"):
         return None
     return Path(url.database)
+
+
+def require_existing(url: str) -> None:
+    """Refuse a SQLite catalog file that does not exist (opening it would create an empty one), naming it."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return
+    path = sqlite_file(parsed)
+    if path is not None and not path.exists():
+        raise TolError(f"no catalog at {path.resolve()}: create it with "
+                       f"`tol --database-url sqlite:///{path.resolve()} db upgrade`, or fix the database URL")
 
 
 def _check_sqlite_location(url: URL) -> None:

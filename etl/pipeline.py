@@ -6,6 +6,8 @@ file already loaded with the same content, a split or plan that exists, a plan w
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,13 +40,52 @@ def _references_changed(engine, paths: dict[str, Path | None]) -> bool:
     return False
 
 
+def share_problem(option: str, value: float) -> str | None:
+    """Why `value` cannot be the split share `option` (None if it can): a share must leave both parts
+    non-empty, so it lies strictly between 0 and 100."""
+    if not math.isfinite(value) or not 0 < value < 100:
+        return f"{option} must be greater than 0 and less than 100, not {value}"
+    return None
+
+
+def check_run_options(settings: Config, *, split_name: str, seed: int, val_percent: float,
+                      train_small_percent: float, samples_per_shard: int, size: str) -> None:
+    """Refuse, before the first stage runs, any option `run` would only trip over later (one line each)."""
+    problems = [share_problem("--val-percent", val_percent),
+                share_problem("--train-small-percent", train_small_percent)]
+    if not re.match(splits.NAME_PATTERN, split_name):
+        problems.append(f"--split-name {split_name!r} must be 1-64 letters, digits, '_', '.' or '-'")
+    if not -(2**63) <= seed < 2**63:
+        problems.append(f"--seed must fit in 64 bits, not {seed}")
+    if samples_per_shard < 1:
+        problems.append(f"--samples-per-shard must be at least 1, not {samples_per_shard}")
+    if settings.get_value("workers") < 1:
+        problems.append(f"workers must be at least 1, not {settings.get_value('workers')}")
+    for problem in problems:
+        if problem:
+            raise TolError(problem)
+    parse_size(size)
+    for source in sources.SOURCES:
+        root = settings.path(source.ROOT.name)
+        if root is not None and not root.is_dir():
+            raise TolError(f"{source.ROOT.name} {root} is not a folder")
+    for split in SPLITS:
+        PlanOptions(split_name=split_name, split=split, samples_per_shard=samples_per_shard).check()
+
+
 def run(settings: Config, engine: Engine, *, split_name: str, seed: int, val_percent: float,
         train_small_percent: float, samples_per_shard: int, size: str, quiet: bool, echo: Echo) -> None:
-    """The whole pipeline on the collection of `settings`, into the catalog of `engine` (at head), with
-    `settings`' `workers` processes (see the module docstring)."""
+    """The whole pipeline on the collection of `settings`, into the catalog of `engine` (created or upgraded
+    to head here), with `settings`' `workers` processes (see the module docstring). Every option is checked
+    before the first stage runs."""
     from etl import export, verify
     from etl.write.launch import WriteOptions, write_plan
 
+    check_run_options(settings, split_name=split_name, seed=seed, val_percent=val_percent,
+                      train_small_percent=train_small_percent, samples_per_shard=samples_per_shard, size=size)
+    made = schema.ensure_head(engine)
+    if made:
+        echo(made)
     count = settings.get_value("workers")
     ingested_any = False
     for source in sources.SOURCES:
@@ -86,8 +127,10 @@ def run(settings: Config, engine: Engine, *, split_name: str, seed: int, val_per
         echo(f"plan {name}: {plan.n_samples:,} samples in {plan.n_shards} shards "
              f"({'new' if created else 'exists'}; left out {plan.n_excluded} excluded, {plan.n_unnamed} unnamed)")
         report = write_plan(WriteOptions.from_settings(settings, name), count)
-        for line in report.lines() if report else []:
-            echo(line)
+        if report is not None:
+            for line in report.lines():
+                echo(line)
+            report.check_complete()
         results = verify.verify(engine, settings.database_url, name, full=False, workers=count)
         bad = [r for r in results if r.problems]
         if bad:
@@ -116,7 +159,6 @@ def demo(directory: Path, *, images: int, quiet: bool, echo: Echo) -> None:
     settings = resolve({"database_url": f"sqlite:///{folder / 'catalog.sqlite'}"}, None, config_file)
     engine = db.make_engine(settings.database_url)
     try:
-        schema.upgrade(engine)
         run(settings, engine, split_name="main", seed=17, val_percent=5.0, train_small_percent=10.0,
             samples_per_shard=200, size="224x224", quiet=quiet, echo=echo)
     finally:

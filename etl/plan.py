@@ -9,8 +9,10 @@ A plan never changes: the same name with other options is an error.
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, get_args
 
 from sqlalchemy import text
@@ -164,6 +166,33 @@ def plan_names(engine: Engine) -> list[str]:
         return list(connection.execute(text("SELECT name FROM shard_plans ORDER BY id")).scalars())
 
 
+def claim_folder(connection: Connection, name: str, out_dir: str) -> None:
+    """Refuse an output folder another plan owns or that holds tars no plan owns, then prove it usable (see
+    `probe_folder`): a plan is recorded only with a folder it alone will write."""
+    owner = connection.execute(text("SELECT name FROM shard_plans WHERE out_dir = :d AND name <> :n"),
+                               {"d": out_dir, "n": name}).scalar()
+    if owner is not None:
+        raise TolError(f"output folder {out_dir} belongs to plan {owner!r}: give plan {name!r} its own --out")
+    folder = Path(out_dir)
+    tars = sorted(folder.glob("*.tar")) if folder.is_dir() else []
+    if tars:
+        raise TolError(f"output folder {out_dir} holds {len(tars)} .tar file(s) no plan owns (e.g. {tars[0].name}): "
+                       f"give plan {name!r} another --out, or empty the folder")
+    probe_folder(folder)
+
+
+def probe_folder(folder: Path) -> None:
+    """Create `folder` and a probe file in it (then remove the probe), or raise a one-line error saying why not."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".tol-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise TolError(f"output folder {folder} cannot be used: {type(exc).__name__}: "
+                       f"{exc.strerror or exc}") from None
+
+
 def _eligible_sql(split: Split) -> str:
     condition = {"train": "s.split = 'train'", "val": "s.split = 'val'", "train_small": "s.in_train_small = 1"}[split]
     return f"""
@@ -192,6 +221,7 @@ def create_plan(engine: Engine, name: str, options: PlanOptions) -> tuple[Plan, 
             if tuple(existing) == wanted:
                 return get_plan(connection, name), False
             raise TolError(f"plan {name!r} already exists with other options; a plan never changes, use a new name")
+        claim_folder(connection, name, options.out_dir)
         params = {"definition": definition.id}
         eligible = _eligible_sql(options.split)
         # Naming and ingest rewrote `images`: with stale statistics the planner expects one named image.

@@ -8,10 +8,14 @@ view file is ever edited.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
 from etl import resources
@@ -44,16 +48,84 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+def known_revisions() -> list[str]:
+    """Every revision of this code base, oldest first."""
+    script = ScriptDirectory.from_config(alembic_config())
+    return [rev.revision for rev in reversed(list(script.walk_revisions()))]
+
+
+def check_revision(revision: str) -> None:
+    """Refuse a revision that is neither `head`, `base` nor one of this code base's migrations."""
+    if revision in ("head", "base") or revision in known_revisions():
+        return
+    raise TolError(f"unknown revision {revision!r} (known: base, {', '.join(known_revisions())}, head)")
+
+
+def _describe(engine: Engine) -> str:
+    """The catalog's URL as a command could be given it again: a SQLite file by its absolute path."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return f"sqlite:///{Path(url.database).resolve()}"
+    return url.render_as_string(hide_password=True)
+
+
+def _migrate(engine: Engine, step, revision: str) -> None:
+    check_revision(revision)
+    try:
+        with engine.begin() as connection:
+            step(alembic_config(connection), revision)
+    except CommandError as exc:
+        raise TolError(f"cannot migrate the catalog {_describe(engine)} to {revision}: {exc}") from None
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Migrate the catalog up to `revision`."""
-    with engine.begin() as connection:
-        command.upgrade(alembic_config(connection), revision)
+    _migrate(engine, command.upgrade, revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Migrate the catalog down to `revision` (`base` removes every table)."""
-    with engine.begin() as connection:
-        command.downgrade(alembic_config(connection), revision)
+    _migrate(engine, command.downgrade, revision)
+
+
+def _row_counts(connection: Connection) -> dict[str, int]:
+    tables = [name for name in inspect(connection).get_table_names() if name != "alembic_version"]
+    return {name: connection.execute(text(f'SELECT COUNT(*) FROM "{name}"')).scalar_one() for name in tables}
+
+
+def downgrade_losses(engine: Engine, revision: str) -> dict[str, int]:
+    """What a downgrade to `revision` would lose: table → rows gone (all of them for a dropped table).
+
+    Found by running the downgrade in a transaction and rolling it back (both databases have transactional
+    DDL), so it is exactly what the migrations would do, not a guess.
+    """
+    check_revision(revision)
+    connection = engine.connect()
+    try:
+        transaction = connection.begin()
+        before = _row_counts(connection)
+        try:
+            command.downgrade(alembic_config(connection), revision)
+        except CommandError as exc:
+            raise TolError(f"cannot migrate the catalog {_describe(engine)} to {revision}: {exc}") from None
+        after = _row_counts(connection)
+        transaction.rollback()
+    finally:
+        connection.close()
+    lost = {name: rows - after.get(name, 0) for name, rows in before.items()}
+    return {name: rows for name, rows in lost.items() if rows > 0}
+
+
+def ensure_head(engine: Engine) -> str | None:
+    """Create or upgrade the catalog to head (for `tol run` and `tol demo`); what was done, naming the
+    catalog, or None when it was at head already. A catalog from a newer tol is refused."""
+    current, head, where = current_revision(engine), head_revision(), _describe(engine)
+    if current == head:
+        return None
+    if current is not None and not is_known(current):
+        require_head(engine)
+    upgrade(engine)
+    return f"catalog {where}: " + (f"created at {head}" if current is None else f"upgraded from {current} to {head}")
 
 
 def require_head(engine: Engine) -> None:
@@ -62,15 +134,19 @@ def require_head(engine: Engine) -> None:
     head = head_revision()
     if current == head:
         return
-    script = ScriptDirectory.from_config(alembic_config())
+    where = _describe(engine)
     if current is None:
-        raise TolError("the catalog has no schema yet: run `tol db upgrade`")
-    try:
-        script.get_revision(current)
-    except Exception:
-        raise TolError(f"the catalog is at revision {current}, unknown to this version of tol "
-                       "(made by a newer tol?): upgrade tol, do not use this catalog with it") from None
-    raise TolError(f"the catalog is at revision {current}, behind {head}: run `tol db upgrade`")
+        raise TolError(f"the catalog {where} has no schema yet: run `tol --database-url {where} db upgrade`")
+    if not is_known(current):
+        raise TolError(f"the catalog {where} is at revision {current}, unknown to this version of tol "
+                       "(made by a newer tol?): upgrade tol, do not use this catalog with it")
+    raise TolError(f"the catalog {where} is at revision {current}, behind {head}: "
+                   f"run `tol --database-url {where} db upgrade`")
+
+
+def is_known(revision: str) -> bool:
+    """Whether `revision` is one of this code base's migrations."""
+    return revision in known_revisions()
 
 
 def create_view(op, name: str, version: int) -> None:

@@ -47,7 +47,7 @@ def tol(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedP
 ])
 def test_user_errors_are_one_line(tmp_path: Path, args, message):
     result = tol(*args, "db", "current", cwd=tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stderr
@@ -83,7 +83,7 @@ def test_refuses_catalog_behind_or_ahead(catalog_url, engine_of, tmp_path: Path)
     engine = engine_of(catalog_url)
     schema.require_head(engine)
     schema.downgrade(engine, "base")
-    with pytest.raises(Exception, match=r"run `tol db upgrade`"):
+    with pytest.raises(Exception, match=r"has no schema yet: run `tol --database-url \S+ db upgrade`"):
         schema.require_head(engine)
     schema.upgrade(engine)
     with engine.begin() as connection:
@@ -100,9 +100,10 @@ def test_stage_command_refuses_catalog_behind_head(tmp_path: Path):
     engine.dispose()
     (tmp_path / "root").mkdir()
     result = tol("--database-url", "sqlite:///c.sqlite", "ingest", "inat21", "root", cwd=tmp_path)
-    assert result.returncode == 1
-    assert result.stderr.strip() == "Error: the catalog is at revision 0001, behind " \
-        f"{schema.head_revision()}: run `tol db upgrade`"
+    assert result.returncode == 2
+    where = f"sqlite:///{tmp_path.resolve() / 'c.sqlite'}"
+    assert result.stderr.strip() == f"Error: the catalog {where} is at revision 0001, behind " \
+        f"{schema.head_revision()}: run `tol --database-url {where} db upgrade`"
 
 
 def test_demo_runs_the_whole_pipeline_and_reruns_as_a_no_op(tmp_path: Path):

@@ -30,14 +30,14 @@ def test_mpiexec_ranks_share_the_plan(pg_catalog, tmp_path: Path):
     result = subprocess.run([MPIEXEC, "-n", "2", TOL, "shards", "write", plan.name], env=tol_env(url, tmp_path),
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "rank 0/2" in result.stderr and "rank 1/2" in result.stderr
     assert f"{plan.name}: wrote {plan.n_shards} shards" in result.stdout  # rank 0's summary of all ranks
+    assert result.stdout.count(f"{plan.name}: wrote") == 1  # once, not once per rank
     workers_used = {row[1].rsplit(":", 1)[-1] for row in shard_rows(engine, plan.id).values()}
     assert workers_used == {"0/2", "1/2"}
     assert_all_done_once(engine, plan, out)
 
 
-def test_sigterm_releases_the_claim_and_exits_zero(pg_catalog, tmp_path: Path):
+def test_sigterm_releases_the_claim_and_exits_3(pg_catalog, tmp_path: Path):
     url, engine = pg_catalog
     out = tmp_path / "out"
     plan = make_plan(engine, out, per_shard=10_000)
@@ -47,7 +47,7 @@ def test_sigterm_releases_the_claim_and_exits_zero(pg_catalog, tmp_path: Path):
     while time.time() < deadline and not list(out.glob(".shard-*.tmp")):
         time.sleep(0.02)
     worker.send_signal(signal.SIGTERM)
-    assert worker.wait(timeout=60) == 0
+    assert worker.wait(timeout=60) == 3  # work left undone (the shard is pending again), so a chain stops
     with engine.connect() as connection:
         state, attempts, token = connection.execute(text(
             "SELECT state, attempts, claim_token FROM shards WHERE plan_id = :p"), {"p": plan.id}).one()

@@ -276,4 +276,4 @@ def test_failed_attempts_mark_the_shard_failed(prepared, tmp_path: Path):
         queue.fail_attempt(held, "disk full", max_attempts=2)
     assert queue.claim(plan.id, "w", 60, max_attempts=2) is None
     result = queue.status(get_plan(engine, plan.name))
-    assert result.states["failed"] == 1 and result.failed == [(0, "disk full")]
+    assert result.states["failed"] == 1 and result.failed == [(0, 2, "disk full")]

@@ -7,6 +7,21 @@ from pathlib import Path
 import click
 
 from etl.commands.state import State, TolGroup, pass_state
+from etl.errors import TolError
+
+FORMATS = ("csv", "parquet")
+
+
+def export_format(given: str | None, out: Path) -> str:
+    """The format to write: as given, else from the extension of `out`; a format contradicting a known
+    extension is refused (a `.parquet` file holding CSV reads as garbage)."""
+    extension = out.suffix.lower().lstrip(".")
+    if given is None:
+        return extension if extension in FORMATS else "csv"
+    if extension in FORMATS and extension != given:
+        raise TolError(f"--format {given} does not match --out {out} (a .{extension} file): "
+                       f"use --format {extension} or another file name")
+    return given
 
 
 @click.group("catalog", cls=TolGroup)
@@ -21,7 +36,8 @@ def catalog_group() -> None:
 
 @catalog_group.command("export")
 @click.argument("plan")
-@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS),
+              help="csv or parquet (default: from the --out extension, else csv).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
 @pass_state
 def catalog_export(state: State, plan: str, fmt: str, out: str) -> None:
@@ -33,5 +49,6 @@ def catalog_export(state: State, plan: str, fmt: str, out: str) -> None:
     """
     from etl import export
 
+    fmt = export_format(fmt, Path(out))
     count = export.export(state.engine(), plan, fmt, Path(out))
     click.echo(f"wrote {count:,} rows to {out}")

@@ -6,14 +6,16 @@ from pathlib import Path
 
 import click
 
-from etl.commands.state import State, pass_state
+from etl.commands.state import Percent, State, pass_state
 
 
 @click.command("run")
 @click.option("--split-name", default="main", show_default=True, help="Split definition to create and use.")
 @click.option("--seed", default=17, show_default=True)
-@click.option("--val-percent", default=5.0, show_default=True)
-@click.option("--train-small-percent", default=10.0, show_default=True)
+@click.option("--val-percent", type=Percent(open_interval=True), default=5.0, show_default=True,
+              help="Share of images in val (0 < P < 100).")
+@click.option("--train-small-percent", type=Percent(open_interval=True), default=10.0, show_default=True,
+              help="Share of the train images also in train_small (0 < P < 100).")
 @click.option("--samples-per-shard", default=1000, show_default=True)
 @click.option("--size", default="224x224", show_default=True)
 @click.option("--workers", type=int, help="Processes for listing, writing and verifying (setting `workers`).")
@@ -22,6 +24,7 @@ def run_command(state: State, split_name: str, seed: int, val_percent: float, tr
                 samples_per_shard: int, size: str, workers: int | None) -> None:
     """Run the whole pipeline from the configuration, skipping what is already done.
 
+    Every option is checked before the first stage. The catalog is created or upgraded to head if needed.
     Ingest, taxa, exclusions, splits, a plan and its shards for train, val and train_small, verify, export.
 
     \b
@@ -30,7 +33,12 @@ def run_command(state: State, split_name: str, seed: int, val_percent: float, tr
     """
     from etl import pipeline
 
-    pipeline.run(state.config(workers=workers), state.engine(), split_name=split_name, seed=seed,
+    settings = state.config(workers=workers)
+    # Checked before the catalog is opened (or created), and again by `run` for callers of the Python API.
+    pipeline.check_run_options(settings, split_name=split_name, seed=seed, val_percent=val_percent,
+                               train_small_percent=train_small_percent, samples_per_shard=samples_per_shard,
+                               size=size)
+    pipeline.run(settings, state.engine(check_schema=False, create=True), split_name=split_name, seed=seed,
                  val_percent=val_percent, train_small_percent=train_small_percent,
                  samples_per_shard=samples_per_shard, size=size, quiet=state.quiet, echo=click.echo)
 

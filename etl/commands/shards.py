@@ -8,7 +8,7 @@ from typing import cast
 import click
 
 from etl.commands.state import State, TolGroup, pass_state
-from etl.errors import TolError
+from etl.errors import ExitCode, TolError, WorkLeftError
 
 
 @click.group("shards", cls=TolGroup)
@@ -93,8 +93,28 @@ def shards_write(state: State, plan: str, workers: int | None, lease: float, max
     options = WriteOptions.from_settings(state.config(), plan, lease_seconds=lease, max_attempts=max_attempts,
                                          grace_seconds=grace)
     report = write_plan(options, workers or state.config().get_value("workers"))
-    for line in report.lines() if report else []:
-        click.echo(line)
+    if report is not None:  # MPI ranks other than 0 leave the report to rank 0
+        for line in report.lines():
+            click.echo(line)
+        report.check_complete()
+
+
+@shards_group.command("retry")
+@click.argument("plan")
+@pass_state
+def shards_retry(state: State, plan: str) -> None:
+    """Set the failed shards of PLAN back to pending, their attempts forgiven, for the next write.
+
+    \b
+    Example:
+      tol shards retry main-train && tol shards write main-train
+    """
+    from etl.plan import get_plan
+    from etl.write.queue import ShardQueue, plural
+
+    engine = state.engine()
+    count = ShardQueue(engine).retry_failed(get_plan(engine, plan).id)
+    click.echo(f"{plan}: {plural(count, 'failed shard')} set back to pending")
 
 
 @shards_group.command("verify")
@@ -111,12 +131,13 @@ def shards_verify(state: State, plan: str | None, full: bool, reset: bool, worke
     """Check every shard of PLAN against its manifest (and, with --full, against the catalog), or any shards
     named by --shardlist against the WebDataset format (no catalog needed).
 
-    Prints the bad shards and exits 3 if there is any.
+    Prints the bad shards and exits 3 if there is any (with --reset, after setting them back to pending, so
+    `||` runs the write that replaces them).
 
     \b
     Example:
       tol shards verify main-val --full
-      tol shards verify main-val --reset && tol shards write main-val
+      tol shards verify main-val --reset || tol shards write main-val
       tol shards verify --shardlist 'downloads/shard-{000003..000031}.tar'
     """
     if shardlist is not None:
@@ -127,6 +148,7 @@ def shards_verify(state: State, plan: str | None, full: bool, reset: bool, worke
     if plan is None:
         raise TolError("give a PLAN, or --shardlist PATTERN")
     from etl import verify
+    from etl.write.queue import plural
 
     settings = state.config(workers=workers)
     results = verify.verify(state.engine(), settings.database_url, plan, full=full, reset=reset,
@@ -136,7 +158,7 @@ def shards_verify(state: State, plan: str | None, full: bool, reset: bool, worke
     bad = sum(1 for result in results if result.problems)
     if bad:
         suffix = " (set back to pending)" if reset else ""
-        raise TolError(f"{bad} bad shards in plan {plan}{suffix}")
+        raise WorkLeftError(f"{plural(bad, 'bad shard')} in plan {plan}{suffix}")
 
 
 def _verify_shardlist(state: State, pattern: str, workers: int | None, decode: bool) -> None:
@@ -148,7 +170,7 @@ def _verify_shardlist(state: State, pattern: str, workers: int | None, decode: b
     for line in shardcheck.report_lines(reports):
         click.echo(line)
     if any(report.problems for report in reports):
-        raise SystemExit(3)
+        raise SystemExit(ExitCode.WORK_LEFT)
 
 
 @shards_group.command("index")
@@ -172,7 +194,6 @@ def shards_index(state: State, plan: str) -> None:
     rows = ShardQueue(engine).shards(found.id)
     unfinished = sum(1 for row in rows if row.state != "done")
     if unfinished:
-        click.echo(f"{plan}: {unfinished} of {len(rows)} shards not done; no sidecar written", err=True)
-        raise SystemExit(3)
+        raise WorkLeftError(f"{plan}: {unfinished} of {len(rows)} shards not done; no sidecar written")
     for path in write_sidecars(Path(found.out_dir), found, rows):
         click.echo(str(path))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from etl.commands.state import State, TolGroup, pass_state
+from etl.commands.state import Percent, State, TolGroup, pass_state
 
 
 @click.group("splits", cls=TolGroup)
@@ -21,8 +21,8 @@ def splits_group() -> None:
 @splits_group.command("create")
 @click.argument("name")
 @click.option("--seed", default=17, show_default=True, type=int)
-@click.option("--val-percent", default=5.0, show_default=True, type=float)
-@click.option("--train-small-percent", default=10.0, show_default=True, type=float,
+@click.option("--val-percent", default=5.0, show_default=True, type=Percent())
+@click.option("--train-small-percent", default=10.0, show_default=True, type=Percent(),
               help="Share of train also in train_small.")
 @pass_state
 def splits_create(state: State, name: str, seed: int, val_percent: float, train_small_percent: float) -> None:

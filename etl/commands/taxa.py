@@ -29,7 +29,9 @@ def _reference_options(function: F) -> F:
     from etl.taxonomy import LOAD_SETTINGS
 
     for setting in reversed(LOAD_SETTINGS):
-        function = click.option(f"--{setting.replace('_', '-')}", setting, type=click.Path(),
+        # A file named on the command line must exist; one only configured is reported and skipped if missing.
+        function = click.option(f"--{setting.replace('_', '-')}", setting,
+                                type=click.Path(exists=True, dir_okay=False),
                                 help=f"(setting `{setting}`)")(function)
     return function
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import socket
-import sys
 import time
 from dataclasses import dataclass
 from multiprocessing.queues import SimpleQueue
@@ -19,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from etl import db
-from etl.errors import TolError
+from etl.errors import TolError, WorkLeftError
 from etl.plan import Plan, get_plan
-from etl.write.queue import ShardQueue, ShardState, WorkerRun
+from etl.write.queue import FailedShard, ShardQueue, ShardState, WorkerRun, plural
 from etl.write.sidecars import write_sidecars
 from etl.write.worker import WorkerStats, WriteOptions, run_worker
 
@@ -73,8 +72,12 @@ def check_sqlite_for_cluster(url: str, hosts: set[str] | None = None) -> None:
                        "which only one machine can share: use PostgreSQL (postgresql+psycopg://…)")
 
 
-def _process_main(options: WriteOptions, results: SimpleQueue[WorkerStats]) -> None:
-    results.put(run_worker(options))
+def _process_main(options: WriteOptions, results: SimpleQueue[WorkerStats | TolError]) -> None:
+    # An error every worker meets alike (a plan or catalog gone) goes back to the parent, which says it once.
+    try:
+        results.put(run_worker(options))
+    except TolError as error:
+        results.put(error)
 
 
 def run_local_workers(options: WriteOptions, workers: int) -> list[WorkerStats]:
@@ -86,7 +89,7 @@ def run_local_workers(options: WriteOptions, workers: int) -> list[WorkerStats]:
     if workers <= 1:
         return [run_worker(options)]
     context = multiprocessing.get_context("forkserver")
-    results: SimpleQueue[WorkerStats] = context.SimpleQueue()
+    results: SimpleQueue[WorkerStats | TolError] = context.SimpleQueue()
     processes = [context.Process(target=_process_main, args=(options, results), name=f"tol-worker-{n}")
                  for n in range(workers)]
     for process in processes:
@@ -101,18 +104,20 @@ def run_local_workers(options: WriteOptions, workers: int) -> list[WorkerStats]:
         for process in processes:
             process.join()
         raise
-    stats = []
+    stats: list[WorkerStats] = []
+    errors: dict[str, TolError] = {}
     while not results.empty():
-        stats.append(results.get())
+        result = results.get()
+        if isinstance(result, TolError):
+            errors.setdefault(str(result), result)
+        else:
+            stats.append(result)
+    if errors:
+        raise next(iter(errors.values()))
     failed = [p.name for p in processes if p.exitcode not in (0, None)]
     if failed:
         raise TolError(f"worker processes {', '.join(failed)} failed; see their messages above")
     return stats
-
-
-def _tell(who: str, stats: WorkerStats) -> None:
-    print(f"{who}: {stats.shards} shards, {stats.samples} samples, {stats.errors} image errors, "
-          f"{stats.lost} lost leases", file=sys.stderr, flush=True)
 
 
 def write_shard_index(queue: ShardQueue, plan: Plan) -> Path | None:
@@ -135,25 +140,43 @@ class WriteReport:
     workers: list[WorkerRun]
     states: dict[ShardState, int]
     shard_index: Path | None
+    images_per_second: float = 0.0
+    failed: tuple[FailedShard, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        """Every shard of the plan is done."""
+        return sum(self.states.values()) == self.states["done"]
 
     def lines(self) -> list[str]:
-        """The report as printed by `tol shards write` and `tol run`."""
-        lines = []
-        for worker in self.workers:
-            rate = worker.samples / worker.busy_seconds if worker.busy_seconds else 0.0
-            lines.append(f"  {worker.worker}: {worker.shards} shards, {worker.samples:,} samples, "
-                         f"{worker.image_errors} image errors, {rate:,.1f} images/s")
+        """The report as printed by `tol shards write` and `tol run`: the workers that finished shards, the
+        total (its rate computed as `tol status` computes it), and one line per failed shard."""
+        lines = [f"  {worker.worker}: {plural(worker.shards, 'shard')}, {plural(worker.samples, 'sample')}, "
+                 f"{plural(worker.image_errors, 'image error')}" for worker in self.workers if worker.shards]
         shards = sum(w.shards for w in self.workers)
         samples = sum(w.samples for w in self.workers)
         errors = sum(w.image_errors for w in self.workers)
-        rate = samples / self.wall_seconds if self.wall_seconds > 0 else 0.0
         s = self.states
-        lines.append(f"{self.plan_name}: wrote {shards} shards, {samples:,} samples, {errors} image errors in "
-                     f"{self.wall_seconds:.1f} s ({rate:,.1f} images/s); plan now {s['done']} done, "
+        lines.append(f"{self.plan_name}: wrote {plural(shards, 'shard')}, {plural(samples, 'sample')}, "
+                     f"{plural(errors, 'image error')} in {self.wall_seconds:.1f} s "
+                     f"({self.images_per_second:,.1f} images/s); plan now {s['done']} done, "
                      f"{s['pending']} pending, {s['claimed']} claimed, {s['failed']} failed")
+        lines += [failed.line() for failed in self.failed]
         if self.shard_index:
             lines.append(f"shard index: {self.shard_index}")
         return lines
+
+    def check_complete(self) -> None:
+        """Raise `WorkLeftError` (exit 3) naming what is left and the command to go on, unless all is done."""
+        if self.complete:
+            return
+        s, name = self.states, self.plan_name
+        if s["failed"]:
+            raise WorkLeftError(f"plan {name}: {plural(s['failed'], 'shard')} failed (listed above); retry with "
+                                f"`tol shards retry {name} && tol shards write {name}`")
+        left = s["pending"] + s["claimed"]
+        raise WorkLeftError(f"plan {name}: {plural(left, 'shard')} not written yet; resume with "
+                            f"`tol shards write {name}`")
 
 
 def _report(options: WriteOptions, started: float) -> WriteReport:
@@ -164,7 +187,8 @@ def _report(options: WriteOptions, started: float) -> WriteReport:
         queue = ShardQueue(engine)
         index = write_shard_index(queue, plan)
         return WriteReport(plan.name, time.time() - started, queue.finished_since(plan.id, started),
-                           queue.states(plan.id), index)
+                           queue.states(plan.id), index, queue.rate_since(plan.id, started),
+                           tuple(queue.failed(plan.id)))
     finally:
         engine.dispose()
 
@@ -177,12 +201,22 @@ def write_plan(options: WriteOptions, workers: int) -> WriteReport | None:
     started = time.time()
     world = mpi_world()
     if world is None or world.Get_size() == 1:
-        for stats in run_local_workers(options, workers):
-            _tell(f"worker {stats.worker}", stats)
+        if _unfinished(options):
+            run_local_workers(options, workers)
         return _report(options, started)
     rank, size = world.Get_rank(), world.Get_size()
     hosts = set(world.allgather(socket.gethostname()))
     check_sqlite_for_cluster(options.database_url, hosts)
-    stats = run_worker(options, rank, size)
-    _tell(f"rank {rank}/{size} on {socket.gethostname()}", stats)
+    if _unfinished(options):
+        run_worker(options, rank, size)
     return _report(options, started) if rank == 0 else None
+
+
+def _unfinished(options: WriteOptions) -> int:
+    """Shards of the plan not yet done or failed (an unknown plan is a one-line error, raised here once)."""
+    engine = db.make_engine(options.database_url)
+    try:
+        plan = get_plan(engine, options.plan_name)
+        return ShardQueue(engine).unfinished(plan.id)[0]
+    finally:
+        engine.dispose()

@@ -9,6 +9,7 @@ transaction: a worker that lost its lease can neither replace the file nor mark 
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -105,10 +106,33 @@ class WorkerShards(NamedTuple):
 
 
 class FailedShard(NamedTuple):
-    """A shard that failed for good, with its last error."""
+    """A shard that failed for good, the attempts it had, and its last error."""
 
     shard_index: int
+    attempts: int
     error: str | None
+
+    def line(self) -> str:
+        """One line for reports: index, attempts, last error."""
+        return f"  failed shard {self.shard_index} after {plural(self.attempts, 'attempt')}: {self.error}"
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 shard`, `2 shards`, `1,000 samples`."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def images_per_second(samples: int, first_start: float | None, last_done: float | None) -> float:
+    """Samples over the span from the start of the first finished shard to the end of the last one."""
+    if first_start is None or last_done is None or last_done <= first_start:
+        return 0.0
+    return samples / (last_done - first_start)
+
+
+def clock(seconds: float) -> str:
+    """A duration as h:mm (rounded up to the minute, so a few seconds left never reads 0:00)."""
+    minutes = max(1, math.ceil(seconds / 60))
+    return f"{minutes // 60}:{minutes % 60:02d}"
 
 
 class WorkerRun(NamedTuple):
@@ -136,13 +160,14 @@ class PlanStatus:
     def lines(self, *, detail: bool = False) -> list[str]:
         """What `tol status` prints: one line for the plan; with `detail`, its workers and failed shards."""
         s = self.states
-        eta = f", ETA {self.eta_seconds / 60:.1f} min" if self.eta_seconds else ""
-        out = [f"{self.plan.name}: {s['done']}/{self.plan.n_shards} shards done, {s['claimed']} claimed, "
+        eta = f", ETA {clock(self.eta_seconds)}" if self.eta_seconds else ""
+        out = [f"{self.plan.name}: {s['done']}/{plural(self.plan.n_shards, 'shard')} done, {s['claimed']} claimed, "
                f"{s['pending']} pending, {s['failed']} failed; {self.samples_written:,}/"
                f"{self.plan.n_samples:,} samples, {self.images_per_second:,.1f} images/s{eta}"]
         if detail:
-            out += [f"  {worker}: {count} shards, {samples or 0:,} samples" for worker, count, samples in self.workers]
-            out += [f"  failed shard {index}: {error}" for index, error in self.failed]
+            out += [f"  {worker}: {plural(count, 'shard')}, {plural(samples or 0, 'sample')}"
+                    for worker, count, samples in self.workers]
+            out += [failed.line() for failed in self.failed]
         return out
 
 
@@ -284,16 +309,32 @@ class ShardQueue:
 
     def status(self, plan: PlanTotals) -> PlanStatus:
         """The state of a plan (readable while workers run): the rate is that of its finished shards so far."""
-        params = {"plan": plan.id}
+        params = {"plan": plan.id, "since": 0}
         states = self.states(plan.id)
         with self._reading() as connection:
             samples, first_done, last_done = connection.execute(text(QUERIES["status_written"]), params).one()
             workers = [WorkerShards(*row) for row in connection.execute(text(QUERIES["status_workers"]), params)]
-            failed = [FailedShard(*row) for row in connection.execute(text(QUERIES["status_failed"]), params)]
-        elapsed = (last_done - first_done) if first_done is not None and last_done is not None else 0.0
-        rate = samples / elapsed if elapsed > 0 else 0.0
+        rate = images_per_second(samples, first_done, last_done)
         eta = (plan.n_samples - samples) / rate if rate > 0 else None
-        return PlanStatus(plan, states, int(samples), rate, eta, workers, failed)
+        return PlanStatus(plan, states, int(samples), rate, eta, workers, self.failed(plan.id))
+
+    def failed(self, plan_id: int) -> list[FailedShard]:
+        """The plan's failed shards, with attempts and last error."""
+        with self._reading() as connection:
+            return [FailedShard(*row) for row in connection.execute(text(QUERIES["status_failed"]),
+                                                                    {"plan": plan_id})]
+
+    def rate_since(self, plan_id: int, since: float) -> float:
+        """The rate of the shards finished since `since`, computed as `status` computes it."""
+        with self._reading() as connection:
+            samples, first, last = connection.execute(text(QUERIES["status_written"]),
+                                                      {"plan": plan_id, "since": since}).one()
+        return images_per_second(samples, first, last)
+
+    def retry_failed(self, plan_id: int) -> int:
+        """Set the plan's failed shards back to pending with no attempt counted; how many there were."""
+        with self._transaction() as connection:
+            return connection.execute(text(QUERIES["retry_failed"]), {"plan": plan_id}).rowcount
 
     def finished_since(self, plan_id: int, since: float) -> list[WorkerRun]:
         """Per worker, what it finished of the plan since the Unix time `since`."""

@@ -94,16 +94,17 @@ FROM shards WHERE plan_id = :plan ORDER BY shard_index
 SELECT state, COUNT(*) FROM shards WHERE plan_id = :plan GROUP BY state
 
 -- name: status_written
--- Samples written, and the span from the start of the first finished shard to the end of the last one.
+-- Samples written (by the shards finished since a given time), and the span from the start of the first of those
+-- shards to the end of the last one: the one rate `tol status` and the write summary both show.
 SELECT COALESCE(SUM(n_samples), 0), MIN(done_at - duration_s), MAX(done_at)
-FROM shards WHERE plan_id = :plan AND state = 'done'
+FROM shards WHERE plan_id = :plan AND state = 'done' AND done_at >= :since
 
 -- name: status_workers
 SELECT worker, COUNT(*), SUM(n_samples) FROM shards WHERE plan_id = :plan AND state = 'done'
 GROUP BY worker ORDER BY worker
 
 -- name: status_failed
-SELECT shard_index, error FROM shards WHERE plan_id = :plan AND state = 'failed' ORDER BY shard_index
+SELECT shard_index, attempts, error FROM shards WHERE plan_id = :plan AND state = 'failed' ORDER BY shard_index
 
 -- name: summary_workers
 -- Per worker, the shards finished since a run started, their samples, busy seconds and image errors.
@@ -114,3 +115,8 @@ SELECT s.worker, COUNT(*), COALESCE(SUM(s.n_samples), 0), COALESCE(SUM(s.duratio
 FROM shards AS s
 WHERE s.plan_id = :plan AND s.state = 'done' AND s.done_at >= :since
 GROUP BY s.worker, s.plan_id ORDER BY s.worker
+
+-- name: retry_failed
+-- Failed shards back to pending with their attempts forgiven (their last error stays until they are written).
+UPDATE shards SET state = 'pending', attempts = 0, claim_token = NULL, lease_until = NULL
+WHERE plan_id = :plan AND state = 'failed'
