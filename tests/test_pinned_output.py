@@ -18,14 +18,14 @@ import PIL
 
 RECORDED_WITH_PILLOW = "13.0.0"
 PINNED = {
-    "main-train/shard-000000.idx": "ed7f22229b293887a49ddb5652cb0f895e0e833d99add0452752df95a819969d",
-    "main-train/shard-000000.tar": "6ee4755fa2dd705096180d6c1f4e59c40587b7c2d98b505564a499d61c27a3b6",
-    "main-train/shard-000001.idx": "3c397b2fcba22983f027d5fd23574d2812fdae2fc820c4857a9439cf370ffc44",
-    "main-train/shard-000001.tar": "639a01ec227fc10fde5ac92a2253ac9642acb2157d12d2c5f66f7fb94ef6f01f",
-    "main-train_small/shard-000000.idx": "7bf45d7120c6bc1297fb2aec358f5599ad34bd562e2bf7991ca8e8e9a6a82993",
-    "main-train_small/shard-000000.tar": "3da7d3a93682dd3abf5c1e103cb50769b8d0ff5735892a74abd84636eb942d64",
-    "main-val/shard-000000.idx": "4052f7fb0d0e4300024c92310b83657c02f334e00609450c26b33d452f2ef18e",
-    "main-val/shard-000000.tar": "ddbf8566cf50b9fd1411f9ea3112b5b31dddb9bb48285394db7571983e36b33b",
+    "main-train/shard-000000.idx": "6037b28be6de541181ebc3589dc684a4379682b30e71375d0b0518ecdf6b6a37",
+    "main-train/shard-000000.tar": "21291b30f11d92056189cb41e4d4bf39d0c73df0243b23d814ed4801f755082b",
+    "main-train/shard-000001.idx": "337047951f7d2f3e3799139cdc86a10001d30781cd2cf80ab0c598c694b5211f",
+    "main-train/shard-000001.tar": "db34081af66553ecf151067499a31d494fd2a1c538491a94f3653347ae0305d2",
+    "main-train_small/shard-000000.idx": "939016938d3de6c8856a825af9a4aa00ce5d3651fa4e1ddae505072af262ac63",
+    "main-train_small/shard-000000.tar": "272914322c8997632e898ac8114246b41d74efac41c8b1a90cd4e480429a03d0",
+    "main-val/shard-000000.idx": "157a3c8b97b42997b529ef123c5847862b4c096d887cf3f7b1844c82cb901ce3",
+    "main-val/shard-000000.tar": "8cafbb23dcdbb32ca6f215b176771b1462151cd56b3e173756a69b17a6f9469f",
 }
 
 
