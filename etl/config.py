@@ -61,6 +61,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("inat_taxa", "path", None, "iNaturalist DwC-A taxa.csv"),
     Setting("inat_vernacular", "path", None, "iNaturalist DwC-A VernacularNames-english.csv"),
     Setting("resolver_output", "path", None, "Global Names resolver output resolved.jsonl"),
+    Setting("reference_reject_percent", "int", 5,
+            "a reference file fails as a whole when more than this percent of its rows are malformed"),
     Setting("rare_seen", "path", None, "rare species seen_in_training.json"),
     Setting("rare_unseen", "path", None, "rare species unseen_in_training.json"),
     Setting("output_dir", "path", "shards", "where shard plans write their tars"),

@@ -312,6 +312,16 @@ class ReferenceResource(Base):
     loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class RefReject(Base):
+    """A row of a reference file that could not be read: where, why, and the raw line (cut short)."""
+
+    __tablename__ = "ref_rejects"
+    resource: Mapped[str] = mapped_column(String(32), primary_key=True)
+    line_no: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[str] = mapped_column(Text)
+
+
 class RefEolTaxon(Base):
     """EOL Dynamic Hierarchy taxon.tab rows (the columns the naming rules read), in file order."""
 

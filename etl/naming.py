@@ -10,13 +10,17 @@ species slot holding only the epithet (possibly several words). Voucher codes in
 
 from __future__ import annotations
 
+import json
 import re
+from functools import cache
 from typing import NamedTuple
+
+from etl import resources
 
 RANK_NAMES = ("kingdom", "phylum", "class", "order", "family", "genus", "species")
 Taxon = tuple[str, ...]  # seven slots in RANK_NAMES order (see the module docstring)
-PLACEHOLDERS = frozenset({"(unidentified)", "unknown", "pleasehelp"})
-KINGDOM_SYNONYMS = {"metazoa": "animalia", "archaeplastida": "plantae", "chloroplastida": "plantae"}
+PLACEHOLDERS_FILE = "placeholders.txt"
+KINGDOMS_FILE = "kingdoms.json"
 
 _PAIRED_TAG = re.compile(r"<([A-Za-z][A-Za-z0-9]*)\b[^<>]*>([^<>]*)</\1\s*>")
 _SPACES = re.compile(r"\s+")
@@ -37,6 +41,87 @@ _CUT_PATTERNS = (
     re.compile(r"<br ?>"),
 )
 _TRAILING_QUALIFIER = re.compile(r"\s*\([^()]*\)\s*$")
+# Authority stripping (docs/differences.md): qualifiers after which the words are part of the name (voucher
+# codes, compared species), particles that belong to author names, and what an author abbreviation looks like.
+_NAME_QUALIFIERS = frozenset({"sp.", "spp.", "cf.", "aff.", "nr.", "agg."})
+_OPEN_QUALIFIERS = frozenset({"sp.", "spp."})  # everything after these is a code, kept as written
+_AUTHOR_PARTICLES = frozenset({"ex", "et", "al.", "in", "non", "sensu", "emend.", "auct.", "nom.", "de", "del",
+                               "della", "van", "von", "der", "den", "da", "du", "le", "la", "d'"})
+_ABBREVIATION = re.compile(r"^[A-Za-z]+\.([A-Za-z]+\.?)*,?$")
+_YEAR = re.compile(r"\d{4}")
+
+
+@cache
+def placeholder_entries() -> tuple[frozenset[str], tuple[str, ...], tuple[str, ...]]:
+    """(exact entries, prefixes, suffixes) of etl/data/placeholders.txt (see its header for the format)."""
+    exact, prefixes, suffixes = set(), [], []
+    for line in resources.data_file(PLACEHOLDERS_FILE).read_text(encoding="utf-8").splitlines():
+        entry = " ".join(line.split()).lower()
+        if not entry or entry.startswith("#"):
+            continue
+        if entry.endswith(" *"):
+            prefixes.append(entry[:-1])
+        elif entry.startswith("* "):
+            suffixes.append(entry[1:])
+        else:
+            exact.add(entry)
+    return frozenset(exact), tuple(prefixes), tuple(suffixes)
+
+
+def is_placeholder(value: str) -> bool:
+    """Whether a slot or name is a placeholder of etl/data/placeholders.txt (`not provided`, `sp.` …)."""
+    text = " ".join(strip_html(value).split()).lower()
+    if not text:
+        return False
+    exact, prefixes, suffixes = placeholder_entries()
+    return text in exact or text.startswith(prefixes) or text.endswith(suffixes)
+
+
+@cache
+def kingdom_vocabulary() -> tuple[frozenset[str], dict[str, str]]:
+    """(accepted kingdoms, provider name → accepted kingdom), lower case, from etl/data/kingdoms.json."""
+    data = json.loads(resources.data_file(KINGDOMS_FILE).read_text(encoding="utf-8"))
+    accepted = frozenset(k.lower() for k in data["kingdoms"])
+    synonyms = {k.lower(): v.lower() for k, v in data["synonyms"].items()}
+    return accepted, synonyms
+
+
+def accepted_kingdom(value: str) -> str:
+    """The accepted kingdom (lower case) a provider's kingdom name maps to, or "" when it maps to none."""
+    name = value.strip().lower()
+    accepted, synonyms = kingdom_vocabulary()
+    return name if name in accepted else synonyms.get(name, "")
+
+
+def is_native_kingdom(value: str) -> bool:
+    """Whether a provider's kingdom name is itself one of the accepted kingdoms (no mapping needed)."""
+    return value.strip().lower() in kingdom_vocabulary()[0]
+
+
+def _is_authority_start(word: str, original_case: bool) -> bool:
+    if original_case:
+        return word[:1].isupper() or word.startswith("(")
+    return (word.startswith("(") or "," in word or "&" in word or "'" in word or bool(_YEAR.search(word))
+            or word in _AUTHOR_PARTICLES or (word not in _NAME_QUALIFIERS and bool(_ABBREVIATION.match(word))))
+
+
+def strip_authority(text: str, original_case: bool = True) -> str:
+    """Cut a scientific name before its authority: the first word that starts one, after the first word.
+
+    With `original_case`, an authority starts at a capitalised word or `(` (`Trametes trogii Berk., 1850`,
+    `Brassica oleracea (L.) Lam.`); otherwise (lower-cased text) at a word holding `,` `&` `'` or a year, an
+    author particle (`ex`, `et`, `de` …) or an abbreviation (`berk.`, `r.br.`). Words after `sp.`/`spp.`
+    are a voucher code and kept.
+    """
+    words = text.split()
+    kept = words[:1]
+    for word in words[1:]:
+        if word in _OPEN_QUALIFIERS:
+            return " ".join(words)
+        if _is_authority_start(word, original_case):
+            break
+        kept.append(word)
+    return " ".join(kept)
 
 
 def strip_html(text: str) -> str:
@@ -58,9 +143,19 @@ def clean_name(text: str) -> str:
 
     Each pattern cuts the text at its first match. Fix #11: an author-and-year match (`Chevrolat 1860`) is
     cut only if at least two words are left before it; otherwise only the year goes, so `Pica hudsonia 1823`
-    stays `pica hudsonia` instead of becoming another species (`pica`).
+    stays `pica hudsonia` instead of becoming another species (`pica`). Before the patterns, a name written
+    with a capitalised genus loses its authority at the first capitalised word (`strip_authority`); after
+    them, the lower-case debris they leave (`berk.,`, `et`, `ex` …) goes too (docs/differences.md).
     """
-    text = lower_keeping_codes(strip_html(text)).strip()
+    text = strip_html(text).strip()
+    words = text.split()
+    code_at = next((i for i, word in enumerate(words) if i and word in _OPEN_QUALIFIERS), None)
+    if code_at is not None and code_at + 1 < len(words):  # a voucher code (`sp. BOLD:AAB1234`) is kept whole
+        code = lower_keeping_codes(" ".join(words[code_at + 1:]))
+        return f"{clean_name(' '.join(words[:code_at + 1]))} {code}"
+    if words and words[0][:1].isupper() and words[0][1:].islower():  # capitalised as written: authors show
+        text = strip_authority(text)
+    text = lower_keeping_codes(text).strip()
     for pattern in _CUT_PATTERNS:
         match = pattern.search(text)
         if not match:
@@ -71,12 +166,12 @@ def clean_name(text: str) -> str:
             assert year is not None  # _AUTHOR_YEAR matched a four-digit year
             cut = year.start() + match.start()
         text = text[:cut].strip()
-    return text
+    return strip_authority(text, original_case=False)
 
 
 def _clean_slot(value: str) -> str:
-    value = lower_keeping_codes(strip_html(value))
-    return "" if value in PLACEHOLDERS else value
+    value = lower_keeping_codes(strip_html(value)).strip()
+    return "" if is_placeholder(value) else value
 
 
 def normalise(taxon: tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -85,7 +180,7 @@ def normalise(taxon: tuple[str, ...] | list[str]) -> tuple[str, ...]:
         raise ValueError(f"a taxon has 7 slots, not {len(taxon)}")
     slots = [_clean_slot(value) for value in taxon]
     slots[6] = clean_name(slots[6])
-    slots[0] = KINGDOM_SYNONYMS.get(slots[0], slots[0])
+    slots[0] = accepted_kingdom(slots[0])
     if slots[6]:
         first, *rest = slots[6].split()
         if first == slots[5] and rest:

@@ -45,6 +45,16 @@ def view_sql(name: str, version: int, dialect: str) -> str:
     return chosen.read_text(encoding="utf-8")
 
 
+def latest_view_version(name: str) -> int:
+    """The newest version of view `name` shipped (the N of its highest ``v<N>*.sql``): the one at head."""
+    folder = _package_root() / "sql" / "views" / name
+    versions = [int(entry.name[1:].split(".")[0]) for entry in folder.iterdir()
+                if entry.name.startswith("v") and entry.name.endswith(".sql")]
+    if not versions:
+        raise TolError(f"no SQL for view {name} in {folder}: the installation of tol is incomplete")
+    return max(versions)
+
+
 def check_queries() -> list[CheckQuery]:
     """Every ``sql/checks/*.sql`` query in file-name order; each file's first comment line is its title."""
     folder = _package_root() / "sql" / "checks"

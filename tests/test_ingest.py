@@ -159,7 +159,7 @@ def test_bioscan_metadata_as_tsv(catalog_url, engine_of, sample_collection: Path
     tsv = tmp_path / "metadata.tsv"
     columns = list(records[0])
     tsv.write_text("\t".join(columns) + "\n" + "".join(
-        "\t".join(str(r[c]) for c in columns) + "\n" for r in records))
+        "\t".join(str(r.get(c, "")) for c in columns) + "\n" for r in records))  # one record lacks image_file
     engine = engine_of(catalog_url)
     summary = catalog.ingest(engine, "bioscan", roots(sample_collection)["bioscan"], metadata=tsv,
                              echo=lambda _: None)

@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from etl import naming, schema, taxonomy
 from etl.cli import cli
+from etl.sampledata.fixtures import EOL_PLACEHOLDER_PAGES
 from tests.helpers import ingest_all, ingest_and_name, reference_paths
 
 PICA = "Animalia Chordata Aves Passeriformes Corvidae Pica hudsonia"
@@ -26,8 +27,12 @@ def captions_of(engine, where: str, params: dict) -> dict[str, str]:
 def test_every_image_named_and_captions_of_examples(catalog_url, engine_of, sample_collection: Path):
     engine = engine_of(catalog_url)
     summary = ingest_and_name(engine, sample_collection)
-    assert summary.unnamed_images == 0 and summary.named_images > 0
+    assert summary.unnamed_images > 0 and summary.named_images > 0
     assert summary.missing_resources == []
+    with engine.connect() as connection:
+        unnamed_pages = {page for (page,) in connection.execute(text(
+            "SELECT DISTINCT eol_page_id FROM images WHERE taxon_id IS NULL AND status = 'present'"))}
+    assert unnamed_pages == set(EOL_PLACEHOLDER_PAGES)  # only the pages named by a placeholder (`not provided`)
     eol = captions_of(engine, "i.eol_page_id = :p", {"p": 45511401})
     assert eol["sci_com.txt"] == "a photo of Pica hudsonia with common name Black-billed Magpie."
     assert eol["taxon.txt"] == f"a photo of {PICA}."

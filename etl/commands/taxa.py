@@ -42,7 +42,9 @@ def _reference_options(function: F) -> F:
 def taxa_load(state: State, **paths: str | None) -> None:
     """Load every reference file into the catalog (each replaces its previous load).
 
-    A file that is not configured or not found is reported and skipped; resolving does what it can.
+    A file that is not configured or not found is reported and skipped; resolving does what it can. A
+    malformed row is recorded in `ref_rejects` and skipped (counts per reason are printed); a file fails as a
+    whole for a wrong header, text that is not UTF-8, or more malformed rows than `reference_reject_percent`.
 
     \b
     Example:
@@ -51,10 +53,11 @@ def taxa_load(state: State, **paths: str | None) -> None:
     from etl import taxonomy
 
     settings = state.config(**paths)
-    results = taxonomy.load(state.engine(), {setting: settings.path(setting) for setting in taxonomy.LOAD_SETTINGS})
+    results = taxonomy.load(state.engine(), {setting: settings.path(setting) for setting in taxonomy.LOAD_SETTINGS},
+                            settings.get_value("reference_reject_percent"))
     for result in results:
-        detail = f"{result.rows:,} rows from {result.path}" if result.status == "loaded" else result.status
-        click.echo(f"{result.name:<18} {detail}")
+        for line in result.lines():
+            click.echo(line)
 
 
 @taxa_group.command("resolve")
@@ -75,16 +78,24 @@ def taxa_resolve(state: State) -> None:
 
 @taxa_group.command("check")
 @click.option("--examples", default=5, show_default=True, help="Example rows per check.")
+@click.option("--strict", is_flag=True, help="Exit non-zero when a gate check (kingdoms outside the vocabulary, "
+              "placeholders, authority debris, species without genus, rank gaps) finds anything.")
 @pass_state
-def taxa_check(state: State, examples: int) -> None:
+def taxa_check(state: State, examples: int, strict: bool) -> None:
     """Quality checks of the resolved taxa (the SQL in sql/checks/), with counts and example rows.
 
     \b
     Example:
       tol taxa check --examples 3
+      tol taxa check --strict    # gate a pipeline on it
     """
     from etl import taxonomy
+    from etl.errors import WorkLeftError
 
-    for result in taxonomy.check(state.engine(), examples):
+    results = taxonomy.check(state.engine(), examples)
+    for result in results:
         for line in result.lines():
             click.echo(line)
+    failed = [result.name for result in results if result.failed]
+    if strict and failed:
+        raise WorkLeftError(f"taxa check --strict: {len(failed)} gate checks found defects: {', '.join(failed)}")

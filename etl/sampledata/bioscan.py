@@ -84,6 +84,9 @@ def _write_hostile(rng: random.Random, bioscan_root: Path, hostile: HostileImage
     expected.rejected["bioscan"].append(["part2/9999999.jpg", "no record for this image_file"])
     records.append(_record(rng, len(records), BioscanImage("8888888.jpg", "Diptera", NC, NC, NC), 2))
     expected.rejected["bioscan"].append([f"{METADATA}:8888888.jpg", "has no image file"])
+    # A record without image_file, as malformed records come: rejected by the reader, the rest loads.
+    records.append({k: v for k, v in _record(rng, len(records), BioscanImage("x.jpg", "Diptera", NC, NC, NC), 2)
+                    .items() if k != "image_file"})
     (bioscan_root / "notes").mkdir()
     expected.rejected["bioscan"].append(["notes/", "folder name is not part<N>"])
 

@@ -15,6 +15,7 @@ INAT_FIXTURE_CLASSES = [
     "04815_Animalia_Chordata_Aves_Passeriformes_Paridae_Cyanistes_caeruleus",
     "05432_Plantae_Tracheophyta_Magnoliopsida_Ranunculales_Papaveraceae_Papaver_rhoeas",
     "00005_Animalia_Arthropoda_Arachnida_Araneae_Antrodiaetidae_Atypoides_riversi",
+    "06010_Plantae_Marchantiophyta_Marchantiopsida_Marchantiales_Marchantiaceae_Marchantia_polymorpha",
 ]
 
 
@@ -55,14 +56,21 @@ EOL_FIXTURE_CHAINS: list[list[tuple]] = [
      ("Varecia variegata subcincta", "species", 1000110)],
     [METAZOA, CHORDATA, ("Amphibia", "class"), ("Anura", "order"), ("Nyctibatrachus", "genus")],
 ]
+# Written as the original writes them (`f"{page_id},{name}"`, no quoting): authorities bring commas.
 EOL_SCRAPED = [
     (333069, "Nyctibatrachus humayuni Bhaduri & Kripalani, 1955"),
     (1000200, "Xenopsylla cheopis (Rothschild, 1903)"),
     (1000201, "Ostrea"),
     (1000202, "<i>Geospiza fuliginosa fuliginosa</i>"),
+    (1000203, "Morus bassanus (Linnaeus, 1758)"),
+    (1000204, "Abies alba Mill."),
+    (1000205, "not provided"),  # a placeholder: the page is unnamed, not genus `Not`
+    (1000206, "Unidentified sp."),
 ]
 EOL_FIXTURE_PAGES = [45511401, 49672921, 1151323, 1000050, 1000070, 1000090, 1000100, 1000110,
-                     333069, 1000200, 1000201, 1000202]
+                     333069, 1000200, 1000201, 1000202, 1000203, 1000204, 1000205, 1000206]
+# Pages with no taxon on purpose (placeholder names): counted as unnamed and left out.
+EOL_PLACEHOLDER_PAGES = [1000205, 1000206]
 
 
 class ItisChain(NamedTuple):
@@ -106,6 +114,22 @@ RESOLVER_FIXTURES = [
     ("Trametes trogii", ("Fungi", "Basidiomycota", "Agaricomycetes", "Polyporales", "Polyporaceae")),
     ("Charina umbratica", ("Metazoa", "Chordata", "Reptilia", "Squamata", "Charinidae")),
     ("Leptogaster flavipes", ("Animalia", "Arthropoda", "Insecta", "Diptera", "Leptogastridae")),
+]
+# More resolver answers the sample writes (not part of the worked examples, which show the rules without them):
+# they complete the scraped and genus pages, and bring NCBI's and a virus realm's classifications.
+RESOLVER_SAMPLE_EXTRAS = [
+    ("Xenopsylla cheopis", ("Animalia", "Arthropoda", "Insecta", "Siphonaptera", "Pulicidae")),
+    ("Ostrea edulis", ("Animalia", "Mollusca", "Bivalvia", "Ostreida", "Ostreidae")),
+    ("Geospiza fuliginosa", ("Animalia", "Chordata", "Aves", "Passeriformes", "Thraupidae")),
+    ("Varecia variegata", ("Animalia", "Chordata", "Mammalia", "Primates", "Lemuridae")),
+    ("Morus bassanus", ("Animalia", "Chordata", "Aves", "Suliformes", "Sulidae")),
+    ("Abies alba", ("Plantae", "Tracheophyta", "Pinopsida", "Pinales", "Pinaceae")),
+    # NCBI's classification as the resolver returns it for a liverwort iNat21 files under Plantae
+    # Marchantiophyta: its kingdom maps to Plantae, but it must not replace iNat21's classification.
+    ("Marchantia polymorpha", ("Viridiplantae", "Streptophyta", "Marchantiopsida", "Marchantiales",
+                               "Marchantiaceae")),
+    # A virus realm for a mismatched name: not a kingdom of the vocabulary, so not used at all.
+    ("Papaver rhoeas", ("Orthornavirae", "Pisuviricota", "Pisoniviricetes", "Picornavirales", "Secoviridae")),
 ]
 
 

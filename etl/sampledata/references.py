@@ -15,6 +15,7 @@ from etl.sampledata.fixtures import (
     INAT_VERNACULAR_FIXTURES,
     ITIS_FIXTURES,
     RESOLVER_FIXTURES,
+    RESOLVER_SAMPLE_EXTRAS,
     InatTaxon,
     ItisChain,
 )
@@ -65,8 +66,7 @@ def write(rng: random.Random, root: Path, species: list[Species], taxon_rows: li
     for folder in ("eol/dh21", "itis", "inat/dwca", "resolver", "rarespecies"):
         (root / folder).mkdir(parents=True, exist_ok=True)
     write_taxon_tab(root / "eol" / "dh21" / "taxon.tab", taxon_rows)
-    write_csv(root / "eol" / "scraped_page_ids.csv", ["page_id", "scientific_name"],
-              [[str(page), name] for page, name in EOL_SCRAPED])
+    _write_scraped(root / "eol" / "scraped_page_ids.csv")
     _write_vernaculars(rng, root / "eol" / "vernacularnames.csv", page_species)
     _write_itis(rng, root / "itis" / "species_level_taxonomy_chains.csv", species)
     _write_inat_dwca(rng, root / "inat" / "dwca", species)
@@ -74,12 +74,25 @@ def write(rng: random.Random, root: Path, species: list[Species], taxon_rows: li
     _write_rare_species(root / "rarespecies", eol_images, page_species, species)
 
 
-def write_csv(path: Path, header: list[str], rows: list[list[str]], delimiter: str = ",") -> None:
-    """A CSV with a header row and `\\n` line ends."""
+# A malformed row in every reference file, as real files have them: each must be rejected, the rest loaded.
+MALFORMED_CSV_ROW = ["oops"]
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]], delimiter: str = ",",
+              malformed: bool = True) -> None:
+    """A CSV with a header row and `\\n` line ends; with `malformed`, a row of too few fields in the middle."""
+    if malformed:
+        rows = [*rows[: len(rows) // 2], MALFORMED_CSV_ROW, *rows[len(rows) // 2:]]
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, delimiter=delimiter, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(rows)
+
+
+def _write_scraped(path: Path) -> None:
+    """scraped_page_ids.csv as the original writes it: `f"{page_id},{name}"`, unquoted, plus a malformed row."""
+    lines = ["page_id,scientific_name", *(f"{page},{name}" for page, name in EOL_SCRAPED), "not-a-page,Quercus"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def write_taxon_tab(path: Path, rows: list[dict[str, str]]) -> None:
@@ -94,6 +107,7 @@ def write_taxon_tab(path: Path, rows: list[dict[str, str]]) -> None:
         handle.write("\t".join(header) + "\n")
         for row in rows:
             handle.write("\t".join(row[column] for column in header) + "\n")
+        handle.write("\t".join({**rows[-1], "taxonID": "EOL-BAD-1", "eolID": "12x"}[c] for c in header) + "\n")
 
 
 def _write_vernaculars(rng: random.Random, path: Path, page_species: dict[int, Species]) -> None:
@@ -150,7 +164,7 @@ def _write_inat_dwca(rng: random.Random, folder: Path, species: list[Species]) -
 
 def _write_resolver(path: Path) -> None:
     lines = []
-    for name, (kingdom, phylum, cls, order, family) in RESOLVER_FIXTURES:
+    for name, (kingdom, phylum, cls, order, family) in (*RESOLVER_FIXTURES, *RESOLVER_SAMPLE_EXTRAS):
         genus = name.split()[0]
         lines.append({name: {"Catalogue of Life": {"kingdom": kingdom, "phylum": phylum, "class": cls,
                                                   "order": order, "family": family, "genus": genus,
@@ -158,6 +172,7 @@ def _write_resolver(path: Path) -> None:
     with open(path, "w", encoding="utf-8") as handle:
         for line in lines:
             handle.write(json.dumps(line) + "\n")
+        handle.write('{"Broken line": {"Catalogue of Life": \n')
 
 
 def _write_rare_species(folder: Path, eol_images: dict[int, list[str]], page_species: dict[int, Species],

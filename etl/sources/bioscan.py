@@ -26,6 +26,7 @@ from etl.models import BioscanMetadata
 from etl.naming import normalise
 from etl.sources.common import (
     COMMON_FIELDS,
+    RAW_LINE_LIMIT,
     FileStore,
     KeyResult,
     MetadataFile,
@@ -33,10 +34,12 @@ from etl.sources.common import (
     NamesTable,
     ReadOptions,
     Reject,
+    RowReject,
     SourceSetting,
     Taxon,
     UnitResult,
     make_row,
+    record_row_rejects,
     scan_image_files,
 )
 
@@ -67,6 +70,7 @@ NAMES = NamesTable("names_bioscan_labels", ("order", "family", "genus", "species
 PART_PATTERN = re.compile(r"^part([1-9]\d*)$")
 FILE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.jpg$")
 NOT_CLASSIFIED = "not_classified"
+METADATA_SETTING = SourceSetting("bioscan_metadata", "BIOSCAN_Insect_Dataset_metadata.jsonld (or .tsv)")
 
 
 class MetadataRecord(NamedTuple):
@@ -114,13 +118,16 @@ def scan_unit(root: str, unit: str, check_images: bool = True) -> UnitResult:
     return result
 
 
-def _record(raw: dict, where: str) -> MetadataRecord:
-    try:
-        image_file = raw["image_file"]
-    except KeyError:
-        raise TolError(f"{where}: record has no image_file") from None
+class BadRecord(ValueError):
+    """A metadata record that cannot be used; the message is the reason."""
+
+
+def _record(raw: object) -> MetadataRecord:
+    if not isinstance(raw, dict):
+        raise BadRecord("record is not a JSON object")
+    image_file = raw.get("image_file")
     if not isinstance(image_file, str) or not image_file:
-        raise TolError(f"{where}: image_file is empty or not text")
+        raise BadRecord("image_file is missing, empty or not text")
 
     def text(key: str) -> str:
         value = raw.get(key)
@@ -130,7 +137,7 @@ def _record(raw: dict, where: str) -> MetadataRecord:
                           text("chunk_number"))
 
 
-def _json_array_objects(path: Path, chunk_size: int = 1 << 20) -> Iterator[tuple[int, dict]]:
+def _json_array_objects(path: Path, chunk_size: int = 1 << 20) -> Iterator[tuple[int, object]]:
     """Yield (record number, object) from a file holding one JSON array of objects, in bounded memory."""
     decoder = json.JSONDecoder()
     with open(path, encoding="utf-8") as handle:
@@ -173,40 +180,60 @@ def _json_array_objects(path: Path, chunk_size: int = 1 << 20) -> Iterator[tuple
                         raise TolError(f"{path}: record {number + 1} is not valid JSON: {exc.msg}") from None
                     buffer, position = buffer[position:] + more, 0
             number += 1
-            if not isinstance(obj, dict):
-                raise TolError(f"{path}: record {number} is not a JSON object")
             yield number, obj
             position = end
             if position > chunk_size:
                 buffer, position = buffer[position:], 0
 
 
-def read_metadata(path: Path) -> Iterator[MetadataRecord]:
-    """Stream the BIOSCAN metadata records from a `.jsonld` (JSON array) or `.tsv` file."""
+def read_metadata(path: Path) -> Iterator[MetadataRecord | RowReject]:
+    """Stream the BIOSCAN metadata records from a `.jsonld` (JSON array) or `.tsv` file; a record that cannot
+    be used comes as a RowReject (record or line number, reason, raw text)."""
     if not path.is_file():
         raise TolError(f"BIOSCAN metadata file not found: {path}")
     if path.suffix.lower() in (".tsv", ".txt"):
         with open(path, encoding="utf-8", newline="") as handle:
             reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
             if not reader.fieldnames or "image_file" not in reader.fieldnames:
-                raise TolError(f"{path}: TSV header has no image_file column")
-            for number, raw in enumerate(reader, start=2):
-                yield _record(raw, f"{path} line {number}")
+                raise TolError(f"{path}: TSV header has no column 'image_file'")
+            for raw in reader:
+                number = reader.line_num
+                if None in raw or any(value is None for value in raw.values()):
+                    yield RowReject(number, "number of fields differs from the header",
+                                    "\t".join(str(v) for v in raw.values()))
+                    continue
+                try:
+                    yield _record(raw)
+                except BadRecord as exc:
+                    yield RowReject(number, str(exc), "\t".join(raw.values()))
         return
-    for number, raw in _json_array_objects(path):
-        yield _record(raw, f"{path} record {number}")
+    for number, obj in _json_array_objects(path):
+        try:
+            yield _record(obj)
+        except BadRecord as exc:
+            yield RowReject(number, str(exc), json.dumps(obj)[:RAW_LINE_LIMIT])
 
 
 # ---------------------------------------------------------------------------------------- the metadata table
 
 
 def load_metadata(connection: Connection, path: Path) -> int:
-    """Replace the `bioscan_metadata` table with the records of `path` (first record per image file wins)."""
+    """Replace the `bioscan_metadata` table with the records of `path` (first record per image file wins);
+    records that cannot be used go to `ref_rejects` (resource `bioscan_metadata`)."""
     columns = ("seq", "image_file", "order", "family", "genus", "species", "chunk_number")
     bulk.create_temp_table(connection, "bioscan_metadata_stage",
                            [("seq", "BIGINT"), *((c, "TEXT") for c in columns[1:])])
-    records = ((n, *record) for n, record in enumerate(read_metadata(path)))
-    bulk.load_rows(connection, "bioscan_metadata_stage", columns, records)
+    rejects: list[RowReject] = []
+
+    def records() -> Iterator[tuple]:
+        for number, record in enumerate(read_metadata(path)):
+            if isinstance(record, RowReject):
+                rejects.append(record)
+            else:
+                yield (number, *record)
+
+    bulk.load_rows(connection, "bioscan_metadata_stage", columns, records())
+    record_row_rejects(connection, METADATA_SETTING.name, rejects)
     connection.exec_driver_sql("CREATE INDEX ix_bioscan_metadata_stage ON bioscan_metadata_stage (image_file, seq)")
     connection.execute(delete(BioscanMetadata))
     connection.exec_driver_sql("""
@@ -239,7 +266,7 @@ def check_listing(connection: Connection, stage: str, metadata: Path, reject: Ca
 
 
 METADATA: MetadataFile | None = MetadataFile(
-    SourceSetting("bioscan_metadata", "BIOSCAN_Insect_Dataset_metadata.jsonld (or .tsv)"),
+    METADATA_SETTING,
     "BIOSCAN metadata", "BIOSCAN metadata .jsonld or .tsv", load_metadata, check_listing)
 
 

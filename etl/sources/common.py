@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from sqlalchemy import text
+
 from etl.ids import split_hash
 from etl.naming import Taxon
 
@@ -171,6 +173,27 @@ class SourceSetting(NamedTuple):
     kind: str = "path"
     default: Any = None
     choices: tuple[str, ...] = ()
+
+
+class RowReject(NamedTuple):
+    """A row of a reference or metadata file that could not be read: its line (or record) number, why, and the
+    raw text."""
+
+    line_no: int
+    reason: str
+    raw: str
+
+
+RAW_LINE_LIMIT = 300  # how much of a rejected line `ref_rejects` keeps
+
+
+def record_row_rejects(connection: Connection, resource: str, rejects: list[RowReject]) -> None:
+    """Replace the rejects of `resource` in `ref_rejects` with `rejects`."""
+    connection.execute(text("DELETE FROM ref_rejects WHERE resource = :r"), {"r": resource})
+    if rejects:
+        connection.execute(text("INSERT INTO ref_rejects (resource, line_no, reason, raw) VALUES (:r, :n, :why, :raw)"),
+                           [{"r": resource, "n": r.line_no, "why": r.reason, "raw": r.raw[:RAW_LINE_LIMIT]}
+                            for r in rejects])
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from etl import bulk
-from etl.naming import RANK_NAMES, clean_name, normalise
+from etl.naming import RANK_NAMES, clean_name, is_placeholder, normalise
 from etl.sources.common import Taxon
 
 
@@ -69,7 +69,7 @@ def eol_index_from_rows(corrections: dict, dh_rows: Iterable[tuple], scraped_row
             continue
         name = clean_name(scientific)
         words = name.split()
-        if not words:
+        if not words or is_placeholder(name):  # `not provided` names nothing (not genus `Not`)
             continue
         if len(words) == 1:
             # Fix #13/#16: a one-word name is a genus (`Ostrea`), not an epithet.

@@ -47,6 +47,8 @@ def unify_binomials(results: list[KeyResult], table: UpgradeTable) -> None:
 
     A binomial the ITIS/resolver table knows takes that table's ranks; otherwise the most complete variant
     wins, then the sources' order (iNat21, EOL, BIOSCAN), then the smallest (so the choice is order-free).
+    The table's ranks never replace a complete source classification when they come from a provider whose
+    kingdom is outside the vocabulary (`foreign`: NCBI's `Viridiplantae Streptophyta …`).
     """
     variants: dict[tuple[str, str], list[tuple]] = {}
     for result in results:
@@ -57,7 +59,8 @@ def unify_binomials(results: list[KeyResult], table: UpgradeTable) -> None:
     chosen: dict[tuple[str, str], Taxon] = {}
     for (genus, species), options in variants.items():
         known = table.binomial_chain(genus, species)
-        if known and all(known.values()):
+        complete_here = min(options)[0] == -len(RANK_NAMES)
+        if known and all(known.values()) and not ((genus, species) in table.foreign and complete_here):
             chosen[(genus, species)] = normalise([known[r] for r in RANK_NAMES])
         else:
             chosen[(genus, species)] = min(options)[2]

@@ -9,7 +9,7 @@ from typing import cast
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from etl.naming import RANK_NAMES, normalise
+from etl.naming import RANK_NAMES, accepted_kingdom, is_native_kingdom, normalise
 from etl.sources.common import Taxon
 
 
@@ -25,6 +25,9 @@ class UpgradeTable:
     seeded: set[object] = field(default_factory=set)
     conflicts: list[str] = field(default_factory=list)
     row_corrections: list[dict] = field(default_factory=list)
+    # Binomials whose ranks come from a provider writing its kingdom outside the vocabulary (NCBI's
+    # `Viridiplantae`): usable to fill empty ranks, never to replace a classification in the vocabulary.
+    foreign: set[tuple[str, str]] = field(default_factory=set)
 
     @classmethod
     def seeded_from(cls, corrections: dict) -> UpgradeTable:
@@ -121,14 +124,19 @@ class UpgradeTable:
 def upgrade_table_from_rows(corrections: dict, itis_rows: Iterable[tuple], resolver_rows: Iterable[tuple]
                             ) -> UpgradeTable:
     """The lookup from ITIS rows `(row_no, K, P, C, O, F, G, Species)` (strict, first wins) and resolver rows
-    `(row_no, name, K, P, C, O, F)` (first wins)."""
+    `(row_no, name, K, P, C, O, F)` (first wins). A resolver row whose kingdom maps to no accepted kingdom is
+    left out; one whose kingdom needed mapping marks its binomial `foreign`."""
     table = UpgradeTable.seeded_from(corrections)
     for row_no, *ranks in itis_rows:
         table.add_taxon(normalise(ranks), strict=True, where=f"ITIS row {row_no}")
     for row_no, name, *ranks in resolver_rows:
+        if not accepted_kingdom(ranks[0]):
+            continue  # a kingdom outside the vocabulary (a virus realm, `Protista`): its ranks are not used
         genus, _, epithet = name.partition(" ")
-        table.add_taxon(normalise([*ranks, genus.lower(), epithet.lower()]), strict=False,
-                        where=f"resolver line {row_no}")
+        taxon = normalise([*ranks, genus.lower(), epithet.lower()])
+        if not is_native_kingdom(ranks[0]) and (taxon[5], taxon[6]) not in table.entries:
+            table.foreign.add((taxon[5], taxon[6]))
+        table.add_taxon(taxon, strict=False, where=f"resolver line {row_no}")
     return table
 
 

@@ -1,4 +1,5 @@
 -- Gaps: taxa with an empty rank above their lowest known rank
+-- gate
 SELECT t.id, t.taxonomic_name, t.kingdom, t.phylum, t."class", t."order", t.family, t.genus, t.species
 FROM taxa AS t
 WHERE (t.kingdom = '' AND (t.phylum || t."class" || t."order" || t.family || t.genus || t.species) <> '')

@@ -6,7 +6,7 @@ the test that uses it ever applies it. The downgrade removes the collection: its
 first, since the restored constraint and the sources row they refer to would refuse them.
 
 Revision ID: folder_csv_1
-Revises: 0007
+Revises: the project's head, whatever it is when the test runs
 Create Date: 2026-12-01
 """
 
@@ -16,10 +16,11 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import op
 
-from etl import schema
+from etl import resources, schema
 
 revision: str = "folder_csv_1"
-down_revision: str | None = "0007"
+# A test collection rides on whatever head the project has, so a new project migration needs no edit here.
+down_revision: str | None = schema.head_revision()
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -27,12 +28,13 @@ SOURCES_BEFORE = ("eol", "inat21", "bioscan")
 SOURCES_AFTER = (*SOURCES_BEFORE, "folder_csv")
 RANKS = ("kingdom", "phylum", "class", "order", "family", "genus", "species")
 EXCLUSIONS_VIEW = Path(__file__).resolve().parent.parent / "sql" / "image_exclusions.sql"
-# The views over `images` at revision 0007, all at version 1.
-IMAGE_VIEWS = ("catalog_images", "image_exclusions", "image_names", "image_splits", "plan_samples")
+# The views over `images`, each at the newest version the project ships (the version at its head).
+IMAGE_VIEWS = {name: resources.latest_view_version(name)
+               for name in ("catalog_images", "image_exclusions", "image_names", "image_splits", "plan_samples")}
 
 
 def _allow_sources(names: tuple[str, ...]) -> None:
-    """Make the images.source constraint allow exactly `names` (the views are left at version 1)."""
+    """Make the images.source constraint allow exactly `names` (the views are put back as they were)."""
     # Batch mode rebuilds the table on SQLite, which cannot alter a constraint in place. SQLite checks every
     # view when the rebuilt table takes the old one's name, so the views over it go first; and dropping the
     # old table would break image_errors' foreign key (foreign_keys is on, and cannot be turned off inside a
@@ -51,8 +53,8 @@ def _allow_sources(names: tuple[str, ...]) -> None:
     if sqlite:
         bind.exec_driver_sql("INSERT INTO image_errors SELECT * FROM image_errors_kept")
         bind.exec_driver_sql("DROP TABLE temp.image_errors_kept")
-    for view in IMAGE_VIEWS:
-        schema.create_view(op, view, 1)
+    for view, version in IMAGE_VIEWS.items():
+        schema.create_view(op, view, version)
 
 
 def upgrade() -> None:
