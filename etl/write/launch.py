@@ -142,6 +142,9 @@ class WriteReport:
     shard_index: Path | None
     images_per_second: float = 0.0
     failed: tuple[FailedShard, ...] = ()
+    # Claims this process's workers lost to another worker (their results discarded): a sign of leases too
+    # short for the shards, or of stalled workers. Only the reporting process's own workers are counted.
+    lost_leases: int = 0
 
     @property
     def complete(self) -> bool:
@@ -162,6 +165,9 @@ class WriteReport:
                      f"({self.images_per_second:,.1f} images/s); plan now {s['done']} done, "
                      f"{s['pending']} pending, {s['claimed']} claimed, {s['failed']} failed")
         lines += [failed.line() for failed in self.failed]
+        if self.lost_leases:
+            lines.append(f"{plural(self.lost_leases, 'lost lease')}: claims another worker took over while this "
+                         "run held them; their results were discarded")
         if self.shard_index:
             lines.append(f"shard index: {self.shard_index}")
         return lines
@@ -179,7 +185,7 @@ class WriteReport:
                             f"`tol shards write {name}`")
 
 
-def _report(options: WriteOptions, started: float) -> WriteReport:
+def _report(options: WriteOptions, started: float, stats: list[WorkerStats]) -> WriteReport:
     """After the workers: write the shard index if every shard is done, and read what the run did."""
     engine = db.make_engine(options.database_url)
     try:
@@ -188,7 +194,7 @@ def _report(options: WriteOptions, started: float) -> WriteReport:
         index = write_shard_index(queue, plan)
         return WriteReport(plan.name, time.time() - started, queue.finished_since(plan.id, started),
                            queue.states(plan.id), index, queue.rate_since(plan.id, started),
-                           tuple(queue.failed(plan.id)))
+                           tuple(queue.failed(plan.id)), sum(s.lost for s in stats))
     finally:
         engine.dispose()
 
@@ -201,15 +207,13 @@ def write_plan(options: WriteOptions, workers: int) -> WriteReport | None:
     started = time.time()
     world = mpi_world()
     if world is None or world.Get_size() == 1:
-        if _unfinished(options):
-            run_local_workers(options, workers)
-        return _report(options, started)
+        stats = run_local_workers(options, workers) if _unfinished(options) else []
+        return _report(options, started, stats)
     rank, size = world.Get_rank(), world.Get_size()
     hosts = set(world.allgather(socket.gethostname()))
     check_sqlite_for_cluster(options.database_url, hosts)
-    if _unfinished(options):
-        run_worker(options, rank, size)
-    return _report(options, started) if rank == 0 else None
+    stats = [run_worker(options, rank, size)] if _unfinished(options) else []
+    return _report(options, started, stats) if rank == 0 else None
 
 
 def _unfinished(options: WriteOptions) -> int:
