@@ -324,6 +324,12 @@ class ShardQueue:
             return [FailedShard(*row) for row in connection.execute(text(QUERIES["status_failed"]),
                                                                     {"plan": plan_id})]
 
+    def samples_written(self, plan_id: int) -> int:
+        """Samples in the plan's done shards."""
+        with self._reading() as connection:
+            samples, _, _ = connection.execute(text(QUERIES["status_written"]), {"plan": plan_id, "since": 0}).one()
+        return int(samples)
+
     def rate_since(self, plan_id: int, since: float) -> float:
         """The rate of the shards finished since `since`, computed as `status` computes it."""
         with self._reading() as connection:
