@@ -16,7 +16,8 @@ from tqdm import tqdm
 
 PLAIN_LINE_SECONDS = 30.0
 # Count, rate and ETA of the plain lines, formatted by tqdm as its bars are.
-PLAIN_FORMAT = "{desc}: {n_fmt}/{total_fmt} {unit} ({percentage:.0f} %), {rate_noinv_fmt}, elapsed {elapsed}, ETA {remaining}"
+PLAIN_FORMAT = ("{desc}: {n_fmt}/{total_fmt} {unit} ({percentage:.0f} %), {rate_noinv_fmt}, elapsed {elapsed}, "
+                "ETA {remaining}")
 PLAIN_FORMAT_NO_TOTAL = "{desc}: {n_fmt} {unit}, {rate_noinv_fmt}, elapsed {elapsed}"
 
 
