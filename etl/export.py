@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from etl.atomic import atomic_path, atomic_write
 from etl.errors import TolError
 from etl.plan import get_plan
+from etl.progress import Progress
 
 COLUMNS = ("split", "treeoflife_id", "eol_content_id", "eol_page_id", "bioscan_part", "bioscan_filename",
            "inat21_filename", "inat21_cls_name", "inat21_cls_num", "kingdom", "phylum", "class", "order",
@@ -31,13 +32,15 @@ def _query() -> str:
             "ORDER BY shard_index, position")
 
 
-def export(engine: Engine, plan_name: str, fmt: str, out: Path) -> int:
-    """Write the plan's catalog to `out` (atomically); returns the number of rows."""
+def export(engine: Engine, plan_name: str, fmt: str, out: Path, *, progress: bool = False) -> int:
+    """Write the plan's catalog to `out` (atomically); returns the number of rows. With `progress`, show the
+    rows written on stderr (see etl.progress)."""
     plan = get_plan(engine, plan_name)
     if fmt not in ("csv", "parquet"):
         raise TolError(f"--format must be csv or parquet, not {fmt!r}")
     count = 0
-    with engine.connect() as connection:
+    with engine.connect() as connection, \
+            Progress(plan.n_samples, "rows", f"export {plan.name}", enabled=progress) as bar:
         result = connection.execution_options(stream_results=True, yield_per=BATCH).execute(
             text(_query()), {"plan": plan.name})
         if fmt == "csv":
@@ -47,6 +50,7 @@ def export(engine: Engine, plan_name: str, fmt: str, out: Path) -> int:
                 for rows in result.partitions(BATCH):
                     writer.writerows(("" if v is None else v for v in row) for row in rows)
                     count += len(rows)
+                    bar.advance(len(rows))
         else:
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -58,4 +62,5 @@ def export(engine: Engine, plan_name: str, fmt: str, out: Path) -> int:
                     writer.write_table(pa.table([pa.array(list(values), type=schema.field(i).type)
                                                  for i, values in enumerate(columns)], schema=schema))
                     count += len(rows)
+                    bar.advance(len(rows))
     return count

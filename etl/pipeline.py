@@ -126,18 +126,18 @@ def run(settings: Config, engine: Engine, *, split_name: str, seed: int, val_per
         plan, created = create_plan(engine, name, options)
         echo(f"plan {name}: {plan.n_samples:,} samples in {plan.n_shards} shards "
              f"({'new' if created else 'exists'}; left out {plan.n_excluded} excluded, {plan.n_unnamed} unnamed)")
-        report = write_plan(WriteOptions.from_settings(settings, name), count)
+        report = write_plan(WriteOptions.from_settings(settings, name), count, progress=not quiet)
         if report is not None:
             for line in report.lines():
                 echo(line)
             report.check_complete()
-        results = verify.verify(engine, settings.database_url, name, full=False, workers=count)
+        results = verify.verify(engine, settings.database_url, name, full=False, workers=count, progress=not quiet)
         bad = [r for r in results if r.problems]
         if bad:
             raise TolError(f"plan {name}: {len(bad)} shards fail verification, e.g. {bad[0].path}: "
                            f"{bad[0].problems[0]}")
         target = out_base / f"catalog-{name}.csv"
-        rows = export.export(engine, name, "csv", target)
+        rows = export.export(engine, name, "csv", target, progress=not quiet)
         echo(f"verify {name}: {len(results)} shards good; catalog {target} ({rows:,} rows)")
     with engine.connect() as connection:
         overlap = exclusions.report(engine)

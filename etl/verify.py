@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from etl import db
 from etl.parallel import ordered_map
 from etl.plan import Plan, get_plan
+from etl.progress import Progress
 from etl.sources.common import sha256_file
 from etl.write.queue import ShardQueue, ShardRow
 from etl.write.tar import sample_members
@@ -127,13 +128,18 @@ def _check_samples(queue: ShardQueue, plan: Plan, shard_id: int, path: Path, pro
 
 
 def verify(engine: Engine, database_url: str, plan_name: str, *, full: bool = False, reset: bool = False,
-           workers: int = 1) -> list[ShardCheck]:
-    """Check every shard of the plan (in `workers` processes); with `reset`, set bad ones back to pending."""
+           workers: int = 1, progress: bool = False) -> list[ShardCheck]:
+    """Check every shard of the plan (in `workers` processes); with `reset`, set bad ones back to pending.
+    With `progress`, show the shards checked on stderr (see etl.progress)."""
     plan = get_plan(engine, plan_name)
     queue = ShardQueue(engine)
     shards = queue.shards(plan.id)
     check = functools.partial(check_shard, database_url, plan_name, full)
-    results = list(ordered_map(check, shards, workers, window=2 * max(workers, 1)))
+    results: list[ShardCheck] = []
+    with Progress(len(shards), "shards", f"verify {plan.name}", enabled=progress) as bar:
+        for result in ordered_map(check, shards, workers, window=2 * max(workers, 1)):
+            results.append(result)
+            bar.advance()
     if reset:
         queue.reset([shard.id for shard, result in zip(shards, results, strict=True) if result.problems])
     return results

@@ -50,5 +50,5 @@ def catalog_export(state: State, plan: str, fmt: str, out: str) -> None:
     from etl import export
 
     fmt = export_format(fmt, Path(out))
-    count = export.export(state.engine(), plan, fmt, Path(out))
+    count = export.export(state.engine(), plan, fmt, Path(out), progress=not state.quiet)
     click.echo(f"wrote {count:,} rows to {out}")

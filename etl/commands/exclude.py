@@ -14,7 +14,7 @@ def exclude_group() -> None:
 
     \b
     Example:
-      tol exclude rare-species --seen seen_in_training.json --unseen unseen_in_training.json
+      tol exclude rare-species --seen rarespecies/seen_in_training.json --unseen rarespecies/unseen_in_training.json
       tol exclude report
     """
 

@@ -20,6 +20,7 @@ def sample_data(out: str, images: int, seed: int) -> None:
     \b
     Example:
       tol sample-data sample --images 2000 --seed 1
+      tol --config sample/tol.toml db upgrade
       tol --config sample/tol.toml ingest inat21
     """
     from etl import sampledata

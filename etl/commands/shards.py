@@ -92,7 +92,7 @@ def shards_write(state: State, plan: str, workers: int | None, lease: float, max
     state.engine()  # refuses a catalog that is not at head
     options = WriteOptions.from_settings(state.config(), plan, lease_seconds=lease, max_attempts=max_attempts,
                                          grace_seconds=grace)
-    report = write_plan(options, workers or state.config().get_value("workers"))
+    report = write_plan(options, workers or state.config().get_value("workers"), progress=not state.quiet)
     if report is not None:  # MPI ranks other than 0 leave the report to rank 0
         for line in report.lines():
             click.echo(line)
@@ -152,7 +152,7 @@ def shards_verify(state: State, plan: str | None, full: bool, reset: bool, worke
 
     settings = state.config(workers=workers)
     results = verify.verify(state.engine(), settings.database_url, plan, full=full, reset=reset,
-                            workers=settings.get_value("workers"))
+                            workers=settings.get_value("workers"), progress=not state.quiet)
     for line in verify.report_lines(results, full=full):
         click.echo(line)
     bad = sum(1 for result in results if result.problems)

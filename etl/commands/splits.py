@@ -66,7 +66,7 @@ def splits_show(state: State, name: str) -> None:
 
     \b
     Example:
-      tol splits show v1
+      tol splits show main
     """
     from etl import splits
 

@@ -48,7 +48,7 @@ def taxa_load(state: State, **paths: str | None) -> None:
 
     \b
     Example:
-      tol taxa load --eol-taxon-tab dh21/taxon.tab --itis-chains itis/species_level_taxonomy_chains.csv
+      tol taxa load --eol-taxon-tab eol/dh21/taxon.tab --itis-chains itis/species_level_taxonomy_chains.csv
     """
     from etl import taxonomy
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 import socket
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.queues import SimpleQueue
 from pathlib import Path
@@ -20,6 +23,7 @@ from typing import Any
 from etl import db
 from etl.errors import TolError, WorkLeftError
 from etl.plan import Plan, get_plan
+from etl.progress import Progress
 from etl.write.queue import FailedShard, ShardQueue, ShardState, WorkerRun, plural
 from etl.write.sidecars import write_sidecars
 from etl.write.worker import WorkerStats, WriteOptions, run_worker
@@ -199,21 +203,67 @@ def _report(options: WriteOptions, started: float, stats: list[WorkerStats]) -> 
         engine.dispose()
 
 
-def write_plan(options: WriteOptions, workers: int) -> WriteReport | None:
+def write_plan(options: WriteOptions, workers: int, *, progress: bool = False) -> WriteReport | None:
     """Write the plan's shards with MPI ranks if started under MPI, else with `workers` local processes.
 
-    Returns the report of the whole run, or None on MPI ranks other than 0 (rank 0 reports for all).
+    With `progress`, the launching process (rank 0 under MPI) shows the whole plan's progress, read from the
+    catalog, while the workers run. Returns the report of the whole run, or None on MPI ranks other than 0
+    (rank 0 reports for all).
     """
     started = time.time()
     world = mpi_world()
     if world is None or world.Get_size() == 1:
-        stats = run_local_workers(options, workers) if _unfinished(options) else []
+        stats: list[WorkerStats] = []
+        if _unfinished(options):
+            with plan_progress(options, enabled=progress):
+                stats = run_local_workers(options, workers)
         return _report(options, started, stats)
     rank, size = world.Get_rank(), world.Get_size()
     hosts = set(world.allgather(socket.gethostname()))
     check_sqlite_for_cluster(options.database_url, hosts)
-    stats = [run_worker(options, rank, size)] if _unfinished(options) else []
+    stats = []
+    if _unfinished(options):
+        with plan_progress(options, enabled=progress and rank == 0):
+            stats = [run_worker(options, rank, size)]
     return _report(options, started, stats) if rank == 0 else None
+
+
+PROGRESS_POLL_SECONDS = 2.0
+
+
+@contextmanager
+def plan_progress(options: WriteOptions, *, enabled: bool) -> Iterator[None]:
+    """While the body runs, show the plan's shards done and samples written, read from the catalog every
+    PROGRESS_POLL_SECONDS by a thread of this process (so every worker and rank is counted, wherever it runs)."""
+    if not enabled:
+        yield
+        return
+    stop = threading.Event()
+    thread = threading.Thread(target=_show_plan_progress, args=(options, stop), name="tol-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _show_plan_progress(options: WriteOptions, stop: threading.Event) -> None:
+    engine = db.make_engine(options.database_url)
+    try:
+        plan = get_plan(engine, options.plan_name)
+        queue = ShardQueue(engine)
+        with Progress(plan.n_shards, "shards", f"write {plan.name}", enabled=True) as progress:
+            progress.set(queue.states(plan.id)["done"], queue.samples_written(plan.id))
+            while True:
+                stopped = stop.wait(PROGRESS_POLL_SECONDS)
+                progress.set(queue.states(plan.id)["done"], queue.samples_written(plan.id))
+                if stopped:  # the last reading shows where the run ended
+                    break
+    except Exception:  # progress is a courtesy: a failed read must not stop or fail the write
+        pass
+    finally:
+        engine.dispose()
 
 
 def _unfinished(options: WriteOptions) -> int:

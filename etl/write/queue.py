@@ -117,6 +117,15 @@ class FailedShard(NamedTuple):
         return f"  failed shard {self.shard_index} after {plural(self.attempts, 'attempt')}: {self.error}"
 
 
+class Claimed(NamedTuple):
+    """A shard in a worker's hands: who, which, since when and until when its lease runs (epoch seconds)."""
+
+    worker: str
+    shard_index: int
+    claimed_at: float
+    lease_until: float
+
+
 def plural(count: int, noun: str) -> str:
     """`1 shard`, `2 shards`, `1,000 samples`."""
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
@@ -323,6 +332,19 @@ class ShardQueue:
         with self._reading() as connection:
             return [FailedShard(*row) for row in connection.execute(text(QUERIES["status_failed"]),
                                                                     {"plan": plan_id})]
+
+    def samples_written(self, plan_id: int, since: float = 0) -> int:
+        """Samples in the plan's done shards (those finished since `since`, epoch seconds)."""
+        with self._reading() as connection:
+            samples, _, _ = connection.execute(text(QUERIES["status_written"]),
+                                               {"plan": plan_id, "since": since}).one()
+        return int(samples)
+
+    def claims(self, plan_id: int) -> list[Claimed]:
+        """The plan's claimed shards: worker, shard index, claimed at, lease until (epoch seconds)."""
+        with self._reading() as connection:
+            rows = connection.execute(text(QUERIES["watch_claims"]), {"plan": plan_id}).all()
+        return [Claimed(row[0], int(row[1]), float(row[2] or 0), float(row[3] or 0)) for row in rows]
 
     def rate_since(self, plan_id: int, since: float) -> float:
         """The rate of the shards finished since `since`, computed as `status` computes it."""

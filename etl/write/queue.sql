@@ -120,3 +120,8 @@ GROUP BY s.worker, s.plan_id ORDER BY s.worker
 -- Failed shards back to pending with their attempts forgiven (their last error stays until they are written).
 UPDATE shards SET state = 'pending', attempts = 0, claim_token = NULL, lease_until = NULL
 WHERE plan_id = :plan AND state = 'failed'
+
+-- name: watch_claims
+-- The shards in hand, per worker, with when each was claimed and until when its lease runs (for status --watch).
+SELECT worker, shard_index, claimed_at, lease_until FROM shards
+WHERE plan_id = :plan AND state = 'claimed' ORDER BY worker, shard_index

@@ -1,0 +1,63 @@
+"""Progress of the long stages on stderr: plain lines with count, rate and ETA when stderr is not a terminal
+(as in a batch log), nothing with -q."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from etl import db, schema
+from tests.helpers import TOL, make_plan, prepared_catalog, tol_env
+
+# count/total unit (percent), rate unit/s, elapsed, ETA
+PLAIN_LINE = re.compile(r"^(?P<stage>\w+ \S+): (?P<done>\d+)/(?P<total>\d+) (?P<unit>\w+) \(\d+ %\), "
+                        r"\s*[\d.?]+ ?\w+/s, elapsed [\d:]+, ETA [\d:?]+", re.MULTILINE)
+
+
+@pytest.fixture
+def small_plan(tmp_path: Path, sample_collection: Path) -> str:
+    """A SQLite catalog of the sample collection with plan p-val (a few shards of 10) planned, not written."""
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    engine = db.make_engine(url)
+    schema.upgrade(engine)
+    prepared_catalog(engine, sample_collection)
+    make_plan(engine, tmp_path / "out" / "p-val", name="p-val", split="val", per_shard=10)
+    engine.dispose()
+    return url
+
+
+def _tol(url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    # capture_output: stderr is a pipe, not a terminal, as in a batch job's log
+    return subprocess.run([TOL, *args], env=tol_env(url, tmp_path, TOL_PROGRESS_SECONDS="0"),
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_stages_print_plain_progress_lines_when_stderr_is_not_a_terminal(small_plan: str, tmp_path: Path):
+    written = _tol(small_plan, tmp_path, "shards", "write", "p-val", "--workers", "2")
+    assert written.returncode == 0, written.stderr
+    lines = [m.groupdict() for m in PLAIN_LINE.finditer(written.stderr)]
+    assert lines and all(line["stage"] == "write p-val" and line["unit"] == "shards" for line in lines), \
+        written.stderr
+    total = int(lines[-1]["total"])
+    assert total > 1 and lines[-1]["done"] == str(total), written.stderr  # the last line shows the plan done
+    assert "\r" not in written.stderr  # no bar redrawn in a log
+
+    verified = _tol(small_plan, tmp_path, "shards", "verify", "p-val")
+    assert verified.returncode == 0, verified.stderr
+    checked = [m.groupdict() for m in PLAIN_LINE.finditer(verified.stderr)]
+    assert [line["done"] for line in checked] == [str(n) for n in range(1, total + 1)], verified.stderr
+
+    exported = _tol(small_plan, tmp_path, "catalog", "export", "p-val", "--out", str(tmp_path / "c.csv"))
+    assert exported.returncode == 0, exported.stderr
+    assert [m["stage"] for m in PLAIN_LINE.finditer(exported.stderr)] == ["export p-val"], exported.stderr
+
+
+def test_quiet_prints_no_progress(small_plan: str, tmp_path: Path):
+    for args in (["shards", "write", "p-val"], ["shards", "verify", "p-val"],
+                 ["catalog", "export", "p-val", "--out", str(tmp_path / "c.csv")]):
+        result = _tol(small_plan, tmp_path, "-q", *args)
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == "", result.stderr
