@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from etl import catalog, db, exclusions, schema, sources, splits, taxonomy
 from etl.config import Config, resolve
 from etl.errors import TolError
-from etl.plan import SPLITS, PlanOptions, create_plan, parse_size
+from etl.plan import DEFAULT_MIN_SHARDS, SPLITS, PlanOptions, create_plan, few_shards_warning, parse_size
 from etl.sources.common import sha256_file
 
 Echo = Callable[[str], None]
@@ -49,7 +49,8 @@ def share_problem(option: str, value: float) -> str | None:
 
 
 def check_run_options(settings: Config, *, split_name: str, seed: int, val_percent: float,
-                      train_small_percent: float, samples_per_shard: int, size: str) -> None:
+                      train_small_percent: float, samples_per_shard: int, size: str,
+                      min_shards: int = DEFAULT_MIN_SHARDS) -> None:
     """Refuse, before the first stage runs, any option `run` would only trip over later (one line each)."""
     problems = [share_problem("--val-percent", val_percent),
                 share_problem("--train-small-percent", train_small_percent)]
@@ -70,11 +71,13 @@ def check_run_options(settings: Config, *, split_name: str, seed: int, val_perce
         if root is not None and not root.is_dir():
             raise TolError(f"{source.ROOT.name} {root} is not a folder")
     for split in SPLITS:
-        PlanOptions(split_name=split_name, split=split, samples_per_shard=samples_per_shard).check()
+        PlanOptions(split_name=split_name, split=split, samples_per_shard=samples_per_shard,
+                    min_shards=min_shards).check()
 
 
 def run(settings: Config, engine: Engine, *, split_name: str, seed: int, val_percent: float,
-        train_small_percent: float, samples_per_shard: int, size: str, quiet: bool, echo: Echo) -> None:
+        train_small_percent: float, samples_per_shard: int, size: str, quiet: bool, echo: Echo,
+        min_shards: int = DEFAULT_MIN_SHARDS) -> None:
     """The whole pipeline on the collection of `settings`, into the catalog of `engine` (created or upgraded
     to head here), with `settings`' `workers` processes (see the module docstring). Every option is checked
     before the first stage runs."""
@@ -82,7 +85,8 @@ def run(settings: Config, engine: Engine, *, split_name: str, seed: int, val_per
     from etl.write.launch import WriteOptions, write_plan
 
     check_run_options(settings, split_name=split_name, seed=seed, val_percent=val_percent,
-                      train_small_percent=train_small_percent, samples_per_shard=samples_per_shard, size=size)
+                      train_small_percent=train_small_percent, samples_per_shard=samples_per_shard, size=size,
+                      min_shards=min_shards)
     made = schema.ensure_head(engine)
     if made:
         echo(made)
@@ -122,10 +126,14 @@ def run(settings: Config, engine: Engine, *, split_name: str, seed: int, val_per
     for split in SPLITS:
         name = f"{split_name}-{split}"
         options = PlanOptions(split_name=split_name, split=split, width=width, height=height,
-                              samples_per_shard=samples_per_shard, out_dir=str(out_base / name))
+                              samples_per_shard=samples_per_shard, out_dir=str(out_base / name),
+                              min_shards=min_shards)
         plan, created = create_plan(engine, name, options)
         echo(f"plan {name}: {plan.n_samples:,} samples in {plan.n_shards} shards "
              f"({'new' if created else 'exists'}; left out {plan.n_excluded} excluded, {plan.n_unnamed} unnamed)")
+        warning = few_shards_warning(name, plan.n_samples, plan.n_shards, min_shards)
+        if warning:
+            echo(warning)
         report = write_plan(WriteOptions.from_settings(settings, name), count, progress=not quiet)
         if report is not None:
             for line in report.lines():

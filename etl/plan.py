@@ -30,6 +30,8 @@ SPLITS: tuple[Split, ...] = get_args(Split)
 TXT_FIELDS = tuple(name[: -len(".txt")] for name in naming.CAPTION_FIELDS)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 DEFAULT_SAMPLES_PER_SHARD = 10_000
+# A loader splits a plan's shards over ranks × workers and stalls or repeats when it has fewer (8 × 8 is common).
+DEFAULT_MIN_SHARDS = 64
 SHARD_NAME = "shard-{index:06d}.tar"
 CAPTION_CASES = ("original", "lower")  # caption members as the release named them, or lower case
 PLAN_COLUMNS = ("id, name, split, width, height, resize, quality, txt_field, out_dir, n_shards, n_samples, "
@@ -88,6 +90,7 @@ class PlanOptions:
     out_dir: str = "shards"
     shuffle_seed: int = 0
     caption_case: str = "original"
+    min_shards: int = DEFAULT_MIN_SHARDS  # sizing rule when no size is given, and the warning threshold
 
     def check(self) -> None:
         """Refuse options no plan can have, naming the flag at fault."""
@@ -105,14 +108,39 @@ class PlanOptions:
             raise TolError("give --samples-per-shard or --shard-bytes, not both")
         if self.samples_per_shard is not None and self.samples_per_shard < 1:
             raise TolError(f"--samples-per-shard must be at least 1, not {self.samples_per_shard}")
+        if self.min_shards < 1:
+            raise TolError(f"--min-shards must be at least 1, not {self.min_shards}")
 
-    def per_shard(self) -> int:
-        """Samples per shard: as given, or as many as fit the byte target, or the default."""
-        if self.samples_per_shard is not None:
-            return self.samples_per_shard
-        if self.shard_bytes is not None:
-            return max(1, self.shard_bytes // estimated_sample_bytes(self.width, self.height, self.quality))
-        return DEFAULT_SAMPLES_PER_SHARD
+    def per_shard(self, n_samples: int) -> int:
+        """Samples per shard for a plan of `n_samples` (see `shard_size`)."""
+        return shard_size(n_samples, samples_per_shard=self.samples_per_shard, shard_bytes=self.shard_bytes,
+                          sample_bytes=estimated_sample_bytes(self.width, self.height, self.quality),
+                          min_shards=self.min_shards)
+
+
+def shard_size(n_samples: int, *, samples_per_shard: int | None, shard_bytes: int | None, sample_bytes: int,
+               min_shards: int) -> int:
+    """Samples per shard: as given; as many as fit `shard_bytes`; or the default, made smaller when the default
+    would cut `n_samples` into fewer than `min_shards` shards. A size the user gave is never changed (the
+    caller warns instead, `few_shards_warning`), and a plan smaller than `min_shards` samples keeps the default.
+
+    Fitting takes `n_samples // min_shards` (at least 1 as n_samples ≥ min_shards), which gives at least
+    `min_shards` and fewer than 2 × `min_shards` shards, all full but the last."""
+    if samples_per_shard is not None:
+        return samples_per_shard
+    if shard_bytes is not None:
+        return max(1, shard_bytes // sample_bytes)
+    if n_samples >= min_shards:
+        return min(DEFAULT_SAMPLES_PER_SHARD, n_samples // min_shards)
+    return DEFAULT_SAMPLES_PER_SHARD
+
+
+def few_shards_warning(name: str, n_samples: int, n_shards: int, min_shards: int) -> str | None:
+    """One line when plan `name` has samples enough for `min_shards` shards but fewer shards, else None."""
+    if n_samples >= min_shards > n_shards:
+        return (f"warning: plan {name} has {n_shards} shards, fewer than --min-shards {min_shards}: a loader "
+                f"needs at least ranks x workers shards (plan a new name with a smaller --samples-per-shard)")
+    return None
 
 
 # ============================================================================================== plans
@@ -208,7 +236,6 @@ def create_plan(engine: Engine, name: str, options: PlanOptions) -> tuple[Plan, 
         raise TolError(f"plan name {name!r} must be 1-64 letters, digits, '_', '.' or '-'")
     options.check()
     definition = get_split(engine, options.split_name)
-    per_shard = options.per_shard()
     multiplier, increment = seeded_permutation("shuffle", options.shuffle_seed)
     with engine.begin() as connection:
         existing = connection.execute(text(
@@ -241,6 +268,7 @@ def create_plan(engine: Engine, name: str, options: PlanOptions) -> tuple[Plan, 
                   SELECT 1 FROM plan_excluded AS x WHERE x.image_id = i.id) THEN 1 ELSE 0 END)
             {eligible}"""), params).one()
         n_unnamed, n_excluded, n_samples = (int(v or 0) for v in counts)
+        per_shard = options.per_shard(n_samples)
         n_shards = math.ceil(n_samples / per_shard)
         plan_id = connection.execute(text("""
             INSERT INTO shard_plans (name, split_definition_id, split, width, height, resize, quality,

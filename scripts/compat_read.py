@@ -123,8 +123,36 @@ def read_open_clip(folder: Path) -> dict[tuple[str, int], str]:
     return {}
 
 
+def read_energon(folder: Path) -> dict[tuple[str, int], str]:
+    """megatron-energon: `energon prepare` with the README's command, then every sample through energon's own
+    loader (a validation pass: one epoch, no shuffle, one sample a batch)."""
+    import subprocess
+
+    from megatron.energon import WorkerConfig, get_loader, get_val_dataset
+
+    if not (folder / ".nv-meta").exists():  # prepared once: energon refuses to prepare a folder again
+        prepare = subprocess.run([str(Path(sys.executable).parent / "energon"), "prepare", str(folder),
+                                  "--non-interactive", "--split-parts", r"train:shard-.*\.tar",
+                                  "--sample-type", "CaptioningSample",
+                                  "--field-map", '{"image": "jpg", "caption": "txt"}'], capture_output=True, text=True)
+        assert prepare.returncode == 0, prepare.stdout[-2000:] + prepare.stderr[-2000:]
+    dataset = get_val_dataset(str(folder), split_part="train", batch_size=1,
+                              worker_config=WorkerConfig(rank=0, world_size=1, num_workers=0))
+    seen, counts = {}, {}
+    for batch in get_loader(dataset):
+        # The key is the tar's key alone; the shard is named by the sample's source (one per batch entry).
+        (source,) = batch.__sources__[0]
+        name, key = source.shard_name, batch.__key__[0]
+        assert source.file_names == (f"{key}.jpg", f"{key}.txt"), source.file_names
+        assert batch.caption[0].startswith("a photo of "), batch.caption
+        assert batch.image.shape[-3] == 3, batch.image.shape  # decoded to RGB by energon
+        counts[name] = counts.get(name, -1) + 1
+        seen[(name, counts[name])] = key
+    return seen
+
+
 READERS = {"webdataset": read_webdataset, "wids": read_wids, "hf": read_hf, "dali": read_dali,
-           "open_clip": read_open_clip}
+           "open_clip": read_open_clip, "energon": read_energon}
 
 
 def main() -> int:

@@ -17,11 +17,13 @@ from etl.commands.state import Percent, State, pass_state
 @click.option("--train-small-percent", type=Percent(open_interval=True), default=10.0, show_default=True,
               help="Share of the train images also in train_small (0 < P < 100).")
 @click.option("--samples-per-shard", default=1000, show_default=True)
+@click.option("--min-shards", default=64, show_default=True,
+              help="Warn about a plan with fewer shards than this (loaders need ranks x workers shards).")
 @click.option("--size", default="224x224", show_default=True)
 @click.option("--workers", type=int, help="Processes for listing, writing and verifying (setting `workers`).")
 @pass_state
 def run_command(state: State, split_name: str, seed: int, val_percent: float, train_small_percent: float,
-                samples_per_shard: int, size: str, workers: int | None) -> None:
+                samples_per_shard: int, min_shards: int, size: str, workers: int | None) -> None:
     """Run the whole pipeline from the configuration, skipping what is already done.
 
     Every option is checked before the first stage. The catalog is created or upgraded to head if needed.
@@ -37,10 +39,11 @@ def run_command(state: State, split_name: str, seed: int, val_percent: float, tr
     # Checked before the catalog is opened (or created), and again by `run` for callers of the Python API.
     pipeline.check_run_options(settings, split_name=split_name, seed=seed, val_percent=val_percent,
                                train_small_percent=train_small_percent, samples_per_shard=samples_per_shard,
-                               size=size)
+                               size=size, min_shards=min_shards)
     pipeline.run(settings, state.engine(check_schema=False, create=True), split_name=split_name, seed=seed,
                  val_percent=val_percent, train_small_percent=train_small_percent,
-                 samples_per_shard=samples_per_shard, size=size, quiet=state.quiet, echo=click.echo)
+                 samples_per_shard=samples_per_shard, size=size, quiet=state.quiet, echo=click.echo,
+                 min_shards=min_shards)
 
 
 @click.command("demo")

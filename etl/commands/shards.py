@@ -31,8 +31,12 @@ def shards_group() -> None:
 @click.option("--resize", type=click.Choice(["squash", "center-crop", "pad"]), default="center-crop",
               show_default=True)
 @click.option("--quality", default=95, show_default=True, help="JPEG quality.")
-@click.option("--samples-per-shard", type=int, help="Samples per shard (default 10000).")
+@click.option("--samples-per-shard", type=int,
+              help="Samples per shard (default 10000, or fewer so the plan has --min-shards shards).")
 @click.option("--shard-bytes", help="Target shard size instead, e.g. 3GB (from an estimate of sample size).")
+@click.option("--min-shards", default=64, show_default=True,
+              help="Shards a loader needs (ranks x workers): the default size is cut to reach it; "
+                   "a plan with fewer shards than this (but samples enough) is warned about.")
 @click.option("--txt-field", default="taxonTag_com", show_default=True,
               help="Caption copied to the `txt` member (what open_clip reads).")
 @click.option("--lower-case-captions", is_flag=True,
@@ -41,8 +45,8 @@ def shards_group() -> None:
 @click.option("--out", type=click.Path(file_okay=False), help="Folder of the shards (default OUTPUT_DIR/PLAN).")
 @pass_state
 def shards_plan(state: State, plan: str, split_name: str, split: str, size: str, resize: str, quality: int,
-                samples_per_shard: int | None, shard_bytes: str | None, txt_field: str, lower_case_captions: bool,
-                shuffle_seed: int, out: str | None) -> None:
+                samples_per_shard: int | None, shard_bytes: str | None, min_shards: int, txt_field: str,
+                lower_case_captions: bool, shuffle_seed: int, out: str | None) -> None:
     """Record plan PLAN: every shard and its samples, in a seeded order that mixes sources and species.
 
     Excluded and unnamed images are left out and counted. A plan never changes.
@@ -51,7 +55,7 @@ def shards_plan(state: State, plan: str, split_name: str, split: str, size: str,
     Example:
       tol shards plan main-train --splits main --split train --size 224x224 --samples-per-shard 10000
     """
-    from etl.plan import PlanOptions, Split, create_plan, parse_bytes, parse_size
+    from etl.plan import PlanOptions, Split, create_plan, few_shards_warning, parse_bytes, parse_size
 
     width, height = parse_size(size)
     out_dir = Path(out) if out else Path(state.config().get_value("output_dir")) / plan
@@ -60,12 +64,15 @@ def shards_plan(state: State, plan: str, split_name: str, split: str, size: str,
         quality=quality, samples_per_shard=samples_per_shard,
         shard_bytes=parse_bytes(shard_bytes) if shard_bytes else None,
         txt_field=txt_field, out_dir=str(out_dir.resolve()), shuffle_seed=shuffle_seed,
-        caption_case="lower" if lower_case_captions else "original")
+        caption_case="lower" if lower_case_captions else "original", min_shards=min_shards)
     result, created = create_plan(state.engine(), plan, options)
     verb = "planned" if created else "already planned, unchanged:"
     click.echo(f"{result.name} {verb} {result.n_samples:,} samples in {result.n_shards} shards "
                f"({result.split}, {result.width}x{result.height}) into {result.out_dir}; "
                f"left out: {result.n_excluded:,} excluded, {result.n_unnamed:,} unnamed")
+    warning = few_shards_warning(result.name, result.n_samples, result.n_shards, min_shards)
+    if warning:
+        click.echo(warning, err=True)
 
 
 @shards_group.command("write")
