@@ -167,3 +167,47 @@ def test_sbatch_writes_a_plan_and_resumes_after_scancel(slurm, pg_catalog, tmp_p
 
 def _job_outputs(folder: Path) -> str:
     return "\n".join(p.read_text()[-2000:] for p in folder.glob("tol-write-*.out"))
+
+
+@pytest.mark.slurm
+def test_a_write_that_leaves_failed_shards_stops_its_afterok_chain(slurm, pg_catalog, tmp_path: Path):
+    """What jobs/run-all submits for each split: write-shards, then verify with afterok on it. A write whose
+    shards fail exits 3, so Slurm never starts the verify job (its dependency can never be satisfied)."""
+    url, engine = pg_catalog
+    env = tol_env(url, tmp_path, TOL=TOL)
+    out = tmp_path / "doomed"
+    plan = make_plan(engine, out, name="slurm-doomed", split="val", per_shard=50)
+    # The folder was probed when the plan was made; now nothing can be written there.
+    shutil.rmtree(out)
+    out.write_text("not a folder\n")
+    write = sbatch("--parsable", "--ntasks", "1", str(REPO / "jobs" / "write-shards.sbatch"), plan.name,
+                   env=env, cwd=tmp_path).stdout.strip().split(";")[0]
+    chained = sbatch("--parsable", "--cpus-per-task", "1", f"--dependency=afterok:{write}",
+                     str(REPO / "jobs" / "verify.sbatch"), plan.name, env=env, cwd=tmp_path)
+    assert chained.returncode == 0, chained.stderr
+    verify_job = chained.stdout.strip().split(";")[0]
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and subprocess.run(["squeue", "-h", "-j", write], capture_output=True,
+                                                        text=True).stdout.strip():
+            time.sleep(0.5)
+        states = {row[0] for row in shard_rows(engine, plan.id).values()}
+        assert states == {"failed"}, states
+        written = _job_outputs(tmp_path)
+        assert "failed" in written and "tol shards retry" in written, written
+        finished = subprocess.run(["scontrol", "show", "job", "-o", write], capture_output=True, text=True).stdout
+        assert "ExitCode=3:0" in finished, finished
+        # The controller re-evaluates dependencies on its scheduling cycle: until then the reason reads
+        # `Dependency`; it must turn to `DependencyNeverSatisfied` with the job still pending, never running.
+        reason, deadline = "", time.time() + 120
+        while time.time() < deadline:
+            state, _, reason = subprocess.run(["squeue", "-h", "-j", verify_job, "-o", "%T %r"], capture_output=True,
+                                              text=True).stdout.strip().partition(" ")
+            assert state == "PENDING", (state, reason)
+            if reason == "DependencyNeverSatisfied":
+                break
+            time.sleep(1)
+        assert reason == "DependencyNeverSatisfied", reason
+        assert not list(tmp_path.glob("tol-verify-*.out"))
+    finally:
+        subprocess.run(["scancel", verify_job, write], capture_output=True)
