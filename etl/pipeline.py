@@ -108,9 +108,10 @@ def run(settings: Config, engine: Engine, *, split_name: str, seed: int, val_per
             echo(f"ingest {line}")
     paths = {r.setting: settings.path(r.setting) for r in taxonomy.RESOURCES}
     if _references_changed(engine, paths) or ingested_any:
-        for result in taxonomy.load(engine, paths):
+        for result in taxonomy.load(engine, paths, settings.get_value("reference_reject_percent"),
+                                    progress=not quiet):
             echo(f"taxa load {result.name}: {result.status if result.status != 'loaded' else f'{result.rows:,} rows'}")
-        resolved = taxonomy.resolve(engine)
+        resolved = taxonomy.resolve(engine, progress=not quiet)
         echo(f"taxa resolve: {resolved.taxa} taxa, {resolved.named_images:,} images named, "
              f"{resolved.unnamed_images:,} not")
     else:
@@ -128,7 +129,7 @@ def run(settings: Config, engine: Engine, *, split_name: str, seed: int, val_per
         options = PlanOptions(split_name=split_name, split=split, width=width, height=height,
                               samples_per_shard=samples_per_shard, out_dir=str(out_base / name),
                               min_shards=min_shards)
-        plan, created = create_plan(engine, name, options)
+        plan, created = create_plan(engine, name, options, progress=not quiet)
         echo(f"plan {name}: {plan.n_samples:,} samples in {plan.n_shards} shards "
              f"({'new' if created else 'exists'}; left out {plan.n_excluded} excluded, {plan.n_unnamed} unnamed)")
         warning = few_shards_warning(name, plan.n_samples, plan.n_shards, min_shards)

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from etl import bulk, naming
 from etl.errors import TolError, unknown_name
 from etl.images import RESIZE_MODES, Target
+from etl.progress import Progress
 from etl.splits import MODULUS, seeded_permutation
 from etl.splits import get as get_split
 from etl.write.queue import ShardQueue
@@ -229,15 +230,20 @@ def _eligible_sql(split: Split) -> str:
         WHERE s.split_definition_id = :definition AND i.status = 'present' AND {condition}"""
 
 
-def create_plan(engine: Engine, name: str, options: PlanOptions) -> tuple[Plan, bool]:
+PLAN_STEPS = ("exclusions", "counts", "shards", "members")
+
+
+def create_plan(engine: Engine, name: str, options: PlanOptions, *, progress: bool = False) -> tuple[Plan, bool]:
     """Record plan `name` with its shards and members; (plan, created). Re-creating with the same options is a
-    no-op; other options for an existing name are an error (a plan never changes)."""
+    no-op; other options for an existing name are an error (a plan never changes). With `progress`, its steps
+    (a few large statements, minutes each at 10M images) are shown on stderr (see etl.progress)."""
     if not NAME_PATTERN.match(name):
         raise TolError(f"plan name {name!r} must be 1-64 letters, digits, '_', '.' or '-'")
     options.check()
     definition = get_split(engine, options.split_name)
     multiplier, increment = seeded_permutation("shuffle", options.shuffle_seed)
-    with engine.begin() as connection:
+    with engine.begin() as connection, Progress(len(PLAN_STEPS), "steps", f"plan {name}",
+                                                enabled=progress) as steps:
         existing = connection.execute(text(
             "SELECT split_definition_id, split, width, height, resize, quality, samples_per_shard, shard_bytes, "
             "txt_field, out_dir, shuffle_seed, caption_case FROM shard_plans WHERE name = :n"), {"n": name}).first()
@@ -259,6 +265,7 @@ def create_plan(engine: Engine, name: str, options: PlanOptions) -> tuple[Plan, 
             "INSERT INTO plan_excluded (image_id) SELECT DISTINCT image_id FROM image_exclusions")
         connection.exec_driver_sql("CREATE UNIQUE INDEX ix_plan_excluded ON plan_excluded (image_id)")
         connection.exec_driver_sql("ANALYZE plan_excluded")
+        steps.advance()
         counts = connection.execute(text(f"""
             SELECT
               SUM(CASE WHEN i.taxon_id IS NULL THEN 1 ELSE 0 END),
@@ -285,10 +292,12 @@ def create_plan(engine: Engine, name: str, options: PlanOptions) -> tuple[Plan, 
             "n_shards": n_shards, "n_samples": n_samples, "n_excluded": n_excluded, "n_unnamed": n_unnamed,
             "caption_case": options.caption_case,
         }).scalar_one()
+        steps.advance()
         if n_shards:
             queue = ShardQueue(connection)
             queue.add_shards(plan_id, [SHARD_NAME.format(index=index) for index in range(n_shards)],
                              [min(per_shard, n_samples - index * per_shard) for index in range(n_shards)])
+            steps.advance()
             # Ties of the 31-bit shuffle key are broken by id, compared byte-wise on both databases.
             ranked = f"""
                 SELECT i.id AS image_id,
@@ -297,4 +306,5 @@ def create_plan(engine: Engine, name: str, options: PlanOptions) -> tuple[Plan, 
                   AND i.taxon_id IS NOT NULL
                   AND NOT EXISTS (SELECT 1 FROM plan_excluded AS x WHERE x.image_id = i.id)"""
             queue.add_members(plan_id, per_shard, ranked, {**params, "m": multiplier, "c": increment})
+            steps.advance()
         return get_plan(connection, name), True

@@ -83,6 +83,10 @@ class Progress:
         self._last_line = time.monotonic()
         print(self.line(), file=sys.stderr, flush=True)
 
+    def close(self) -> None:
+        """End the bar (what leaving a `with` block does)."""
+        self._bar.close()
+
     def __enter__(self) -> Progress:
         return self
 

@@ -61,3 +61,28 @@ def test_quiet_prints_no_progress(small_plan: str, tmp_path: Path):
         result = _tol(small_plan, tmp_path, "-q", *args)
         assert result.returncode == 0, result.stderr
         assert result.stderr == "", result.stderr
+
+
+def test_load_resolve_and_plan_print_progress_lines(sample_collection: Path, tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    engine = db.make_engine(url)
+    schema.upgrade(engine)
+    prepared_catalog(engine, sample_collection)
+    engine.dispose()
+    config = ["--config", str(sample_collection / "tol.toml"), "--database-url", url]
+    loaded = _tol(url, tmp_path, *config, "taxa", "load")
+    assert loaded.returncode == 0, loaded.stderr
+    load_lines = [m.groupdict() for m in PLAIN_LINE.finditer(loaded.stderr)]
+    assert load_lines and {line["stage"] for line in load_lines} == {"taxa load"}, loaded.stderr
+    assert load_lines[-1]["done"] == load_lines[-1]["total"] and load_lines[-1]["unit"] == "B", loaded.stderr
+    resolved = _tol(url, tmp_path, *config, "taxa", "resolve")
+    assert resolved.returncode == 0, resolved.stderr
+    steps = [m.groupdict() for m in PLAIN_LINE.finditer(resolved.stderr)]
+    assert [int(line["done"]) for line in steps] == list(range(1, int(steps[-1]["total"]) + 1)), resolved.stderr
+    planned = _tol(url, tmp_path, *config, "shards", "plan", "p-train-2", "--splits", "main", "--split", "train",
+                   "--samples-per-shard", "50", "--out", str(tmp_path / "out2"))
+    assert planned.returncode == 0, planned.stderr
+    plan_steps = [m.groupdict() for m in PLAIN_LINE.finditer(planned.stderr)]
+    assert [line["stage"] for line in plan_steps] == ["plan p-train-2"] * 4, planned.stderr
+    quiet = _tol(url, tmp_path, "-q", *config, "taxa", "resolve")
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr

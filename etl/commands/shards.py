@@ -65,7 +65,7 @@ def shards_plan(state: State, plan: str, split_name: str, split: str, size: str,
         shard_bytes=parse_bytes(shard_bytes) if shard_bytes else None,
         txt_field=txt_field, out_dir=str(out_dir.resolve()), shuffle_seed=shuffle_seed,
         caption_case="lower" if lower_case_captions else "original", min_shards=min_shards)
-    result, created = create_plan(state.engine(), plan, options)
+    result, created = create_plan(state.engine(), plan, options, progress=not state.quiet)
     verb = "planned" if created else "already planned, unchanged:"
     click.echo(f"{result.name} {verb} {result.n_samples:,} samples in {result.n_shards} shards "
                f"({result.split}, {result.width}x{result.height}) into {result.out_dir}; "

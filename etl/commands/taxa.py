@@ -54,7 +54,7 @@ def taxa_load(state: State, **paths: str | None) -> None:
 
     settings = state.config(**paths)
     results = taxonomy.load(state.engine(), {setting: settings.path(setting) for setting in taxonomy.LOAD_SETTINGS},
-                            settings.get_value("reference_reject_percent"))
+                            settings.get_value("reference_reject_percent"), progress=not state.quiet)
     for result in results:
         for line in result.lines():
             click.echo(line)
@@ -72,7 +72,7 @@ def taxa_resolve(state: State) -> None:
     """
     from etl import taxonomy
 
-    for line in taxonomy.resolve(state.engine()).lines():
+    for line in taxonomy.resolve(state.engine(), progress=not state.quiet).lines():
         click.echo(line)
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from etl import bulk, sources
 from etl.errors import TolError
 from etl.models import ReferenceResource
+from etl.progress import Progress
 from etl.sources.common import RowReject, record_row_rejects, sha256_file
 
 csv.field_size_limit(1 << 24)
@@ -270,11 +271,15 @@ def _load_resource(connection: Connection, resource: Resource, path: Path, perce
     return LoadResult(resource.name, str(path), count, rejects=dict(Counter(r.reason for r in rejects)))
 
 
-def load(engine: Engine, paths: Mapping[str, Path | None], reject_percent: int = 5) -> list[LoadResult]:
+def load(engine: Engine, paths: Mapping[str, Path | None], reject_percent: int = 5, *,
+         progress: bool = False) -> list[LoadResult]:
     """Load every reference file given in `paths` (setting name → path), and the metadata file of each source
     that has one when `paths` names it; a missing file is reported, not fatal. Malformed rows go to
     `ref_rejects`; a file with more than `reject_percent` percent of them fails as a whole (TolError)."""
     results = []
+    present = [p for p in paths.values() if p is not None and p.is_file()]
+    # Measured in bytes of the files, so the rate and ETA weigh the DH's taxon.tab as the time it takes.
+    bar = Progress(sum(p.stat().st_size for p in present), "B", "taxa load", enabled=progress)
     for resource in RESOURCES:
         path = paths.get(resource.setting)
         if path is None:
@@ -285,6 +290,7 @@ def load(engine: Engine, paths: Mapping[str, Path | None], reject_percent: int =
             continue
         with engine.begin() as connection:
             results.append(_load_resource(connection, resource, path, reject_percent))
+        bar.advance(path.stat().st_size)
     for metadata in (source.METADATA for source in sources.SOURCES if source.METADATA is not None):
         name, path = metadata.setting.name, paths.get(metadata.setting.name)
         if path is None:
@@ -298,8 +304,10 @@ def load(engine: Engine, paths: Mapping[str, Path | None], reject_percent: int =
                 _check_rejects(path, count, rejected, reject_percent)
                 _record_resource(connection, name, path, count)
             results.append(LoadResult(name, str(path), count, rejects=dict(Counter(r.reason for r in rejected))))
+            bar.advance(path.stat().st_size)
         else:
             results.append(LoadResult(name, str(path), status="skipped: file not found"))
+    bar.close()
     return results
 
 

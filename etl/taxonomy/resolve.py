@@ -19,6 +19,7 @@ from etl.naming import (
     normalise,
     strip_html,
 )
+from etl.progress import Progress
 from etl.sources.common import KeyResult, Taxon
 from etl.taxonomy.corrections import load_corrections
 from etl.taxonomy.eol_index import build_eol_index
@@ -166,27 +167,36 @@ class _Lookups:
         return build_eol_index(self.connection, self.corrections, pages).taxon
 
 
-def resolve(engine: Engine) -> ResolveSummary:
+def resolve(engine: Engine, *, progress: bool = False) -> ResolveSummary:
     """Name every catalogued image: each source resolves its distinct naming keys, binomials are unified across
-    sources, and images join their key's taxon in SQL."""
+    sources, and images join their key's taxon in SQL. With `progress`, its steps are shown on stderr."""
     corrections = load_corrections()
     summary = ResolveSummary()
-    with engine.begin() as connection:
+    total_steps = 5 + len(sources.SOURCES)  # upgrade table, each source, unify, taxa, keys, images
+    with engine.begin() as connection, Progress(total_steps, "steps", "taxa resolve", enabled=progress) as steps:
         loaded = {name for (name,) in connection.execute(text("SELECT name FROM ref_resources"))}
         summary.missing_resources = [r.name for r in RESOURCES if r.name not in loaded]
         table = build_upgrade_table(connection, corrections)
         summary.conflicts = table.conflicts
         lookups = _Lookups(connection, table, corrections)
-        results = [result for source in sources.SOURCES for result in source.resolve_keys(connection, lookups)]
+        steps.advance()
+        results = []
+        for source in sources.SOURCES:
+            results += source.resolve_keys(connection, lookups)
+            steps.advance()
         unify_binomials(results, table)
         taxa = sorted({r.taxon for r in results if r.taxon})
         common = common_names(connection, {names(t).scientific for t in taxa})
         for result in results:  # after the reference files, the sources' own common names, in source order
             if result.taxon and result.common_name:
                 common.setdefault(names(result.taxon).scientific, result.common_name)
+        steps.advance()
         _write_taxa(connection, taxa, common)
+        steps.advance()
         _write_keys(connection, results)
+        steps.advance()
         _name_images(connection)
+        steps.advance()
         for result in results:
             summary.keys[result.source] = summary.keys.get(result.source, 0) + 1
             if result.taxon is None:
