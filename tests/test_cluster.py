@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
@@ -170,44 +171,60 @@ def _job_outputs(folder: Path) -> str:
 
 
 @pytest.mark.slurm
-def test_a_write_that_leaves_failed_shards_stops_its_afterok_chain(slurm, pg_catalog, tmp_path: Path):
-    """What jobs/run-all submits for each split: write-shards, then verify with afterok on it. A write whose
-    shards fail exits 3, so Slurm never starts the verify job (its dependency can never be satisfied)."""
-    url, engine = pg_catalog
-    env = tol_env(url, tmp_path, TOL=TOL)
-    out = tmp_path / "doomed"
-    plan = make_plan(engine, out, name="slurm-doomed", split="val", per_shard=50)
-    # The folder was probed when the plan was made; now nothing can be written there.
-    shutil.rmtree(out)
-    out.write_text("not a folder\n")
-    write = sbatch("--parsable", "--ntasks", "1", str(REPO / "jobs" / "write-shards.sbatch"), plan.name,
-                   env=env, cwd=tmp_path).stdout.strip().split(";")[0]
-    chained = sbatch("--parsable", "--cpus-per-task", "1", f"--dependency=afterok:{write}",
-                     str(REPO / "jobs" / "verify.sbatch"), plan.name, env=env, cwd=tmp_path)
-    assert chained.returncode == 0, chained.stderr
-    verify_job = chained.stdout.strip().split(";")[0]
-    try:
+def test_run_all_stops_its_chain_when_a_write_leaves_failed_shards(slurm, pg_catalog, sample_collection: Path,
+                                                                   tmp_path: Path):
+    """jobs/run-all as an operator submits it, its jobs held and released stage by stage: after prepare, the
+    plans' folders are made unusable, so every write leaves failed shards and exits 3, and Slurm never starts
+    the verify jobs chained to them with afterok."""
+    url, _ = pg_catalog
+    env = tol_env(url, tmp_path, TOL=TOL, TOL_CONFIG=str(sample_collection / "tol.toml"))
+    submitted = subprocess.run([str(REPO / "jobs" / "run-all"), "chain", "1", "--cpus-per-task", "1", "--hold"],
+                               env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert submitted.returncode == 0, submitted.stderr
+    chains = {split: (write, verify_job) for split, write, verify_job in re.findall(
+        r"^chain-(\w+): write job (\d+), verify job (\d+)$", submitted.stdout, re.MULTILINE)}
+    head = re.search(r"ingest jobs ([\d ]+), prepare job (\d+)", submitted.stdout)
+    assert head and set(chains) == {"train", "val", "train_small"}, submitted.stdout
+    ingests, prepare = head.group(1).split(), head.group(2)
+    every_job = [*ingests, prepare, *(job for pair in chains.values() for job in pair)]
+
+    def gone(job: str) -> bool:
+        return not subprocess.run(["squeue", "-h", "-j", job], capture_output=True, text=True).stdout.strip()
+
+    def wait_for(jobs: list[str]) -> None:
         deadline = time.time() + 300
-        while time.time() < deadline and subprocess.run(["squeue", "-h", "-j", write], capture_output=True,
-                                                        text=True).stdout.strip():
+        while time.time() < deadline and not all(gone(job) for job in jobs):
             time.sleep(0.5)
-        states = {row[0] for row in shard_rows(engine, plan.id).values()}
-        assert states == {"failed"}, states
-        written = _job_outputs(tmp_path)
-        assert "failed" in written and "tol shards retry" in written, written
-        finished = subprocess.run(["scontrol", "show", "job", "-o", write], capture_output=True, text=True).stdout
-        assert "ExitCode=3:0" in finished, finished
-        # The controller re-evaluates dependencies on its scheduling cycle: until then the reason reads
-        # `Dependency`; it must turn to `DependencyNeverSatisfied` with the job still pending, never running.
-        reason, deadline = "", time.time() + 120
-        while time.time() < deadline:
-            state, _, reason = subprocess.run(["squeue", "-h", "-j", verify_job, "-o", "%T %r"], capture_output=True,
-                                              text=True).stdout.strip().partition(" ")
-            assert state == "PENDING", (state, reason)
-            if reason == "DependencyNeverSatisfied":
-                break
-            time.sleep(1)
-        assert reason == "DependencyNeverSatisfied", reason
+
+    try:
+        subprocess.run(["scontrol", "release", ",".join([*ingests, prepare])], check=True)
+        wait_for([*ingests, prepare])
+        assert "ExitCode=0:0" in subprocess.run(["scontrol", "show", "job", "-o", prepare], capture_output=True,
+                                                text=True).stdout
+        for split in chains:
+            folder = tmp_path / "out" / f"chain-{split}"
+            assert folder.is_dir(), folder  # planned, probed and empty
+            shutil.rmtree(folder)
+            folder.write_text("not a folder\n")
+        writes = [write for write, _ in chains.values()]
+        subprocess.run(["scontrol", "release", ",".join(job for pair in chains.values() for job in pair)],
+                       check=True)
+        wait_for(writes)
+        for write in writes:
+            finished = subprocess.run(["scontrol", "show", "job", "-o", write], capture_output=True, text=True)
+            assert "ExitCode=3:0" in finished.stdout, finished.stdout
+        # The controller re-evaluates dependencies on its scheduling cycle: until then a verify job's reason
+        # reads `Dependency`; it must turn to `DependencyNeverSatisfied`, the job still pending, never running.
+        for _, verify_job in chains.values():
+            reason, deadline = "", time.time() + 120
+            while time.time() < deadline:
+                state, _, reason = subprocess.run(["squeue", "-h", "-j", verify_job, "-o", "%T %r"],
+                                                  capture_output=True, text=True).stdout.strip().partition(" ")
+                assert state == "PENDING", (state, reason)
+                if reason == "DependencyNeverSatisfied":
+                    break
+                time.sleep(1)
+            assert reason == "DependencyNeverSatisfied", reason
         assert not list(tmp_path.glob("tol-verify-*.out"))
     finally:
-        subprocess.run(["scancel", verify_job, write], capture_output=True)
+        subprocess.run(["scancel", *every_job], capture_output=True)
