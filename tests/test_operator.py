@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import text
 
@@ -183,6 +184,13 @@ def test_write_with_failed_shards_exits_3_lists_them_and_retry_recovers(prepared
     again = tol("shards", "write", plan.name, "--workers", "2", env=env, cwd=tmp_path)
     assert again.returncode == 0 and "wrote 0 shards" in again.stdout
     assert again.stdout.count("\n  ") == 0  # no worker lines for a plan that was already finished
+    # The format follows the extension: `--out x.parquet` alone writes Parquet (it once wrote CSV into it).
+    exported = tol("catalog", "export", plan.name, "--out", str(tmp_path / "x.parquet"), env=env, cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT COUNT(*) FROM plan_samples WHERE plan_name = :p AND written = 1"),
+                                  {"p": plan.name}).scalar_one()
+    assert rows > 0 and pq.read_table(tmp_path / "x.parquet").num_rows == rows
 
 
 def test_worker_processes_that_cannot_start_report_once(prepared, tmp_path: Path):
