@@ -27,8 +27,9 @@ SAMPLES_PER_SHARD = int(os.environ.get("TOL_CHAOS_SAMPLES_PER_SHARD", "2"))
 
 
 def start_worker(plan: str, env: dict, log: Path) -> subprocess.Popen:
+    # The run's report (with its lost leases) goes to stdout, progress to stderr: the log keeps both.
     return subprocess.Popen([TOL, "shards", "write", plan, "--workers", "1", "--lease", str(LEASE)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT)
 
 
 def claimed_by(engine, plan_id: int, pid: int) -> tuple | None:
