@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
+from functools import cache, lru_cache
 from typing import NamedTuple
 
 from etl import resources
@@ -169,6 +169,9 @@ def clean_name(text: str) -> str:
     return strip_authority(text, original_case=False)
 
 
+# Rank names repeat across hundreds of thousands of naming keys (a 10M build has about 450k): the same few
+# thousand kingdoms … genera would be stripped and checked against the placeholder list again and again.
+@lru_cache(maxsize=1 << 16)
 def _clean_slot(value: str) -> str:
     value = lower_keeping_codes(strip_html(value)).strip()
     return "" if is_placeholder(value) else value
