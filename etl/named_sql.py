@@ -2,13 +2,12 @@
 
 A file holds sections, each opened by a line `-- name: NAME`; the lines up to the next such line are that
 query (its comments included: the databases ignore them). Lines before the first section describe the file.
-Files are read through `importlib.resources`, so they are found in an installed wheel as in a checkout.
+The files are found through `etl.resources.named_queries`, like every other file shipped in the package.
 """
 
 from __future__ import annotations
 
 import re
-from importlib import resources
 
 SECTION = re.compile(r"^--\s*name:\s*(\w+)\s*$")
 
@@ -29,8 +28,3 @@ def parse(sql: str) -> dict[str, str]:
     if empty:
         raise ValueError(f"query {empty[0]!r} is empty")
     return {name: "\n".join(lines).strip() for name, lines in queries.items()}
-
-
-def load(package: str, filename: str) -> dict[str, str]:
-    """The queries of the file `filename` of `package`, by name (read once by the caller, at import)."""
-    return parse(resources.files(package).joinpath(filename).read_text(encoding="utf-8"))

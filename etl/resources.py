@@ -12,6 +12,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import NamedTuple
 
+from etl import named_sql
 from etl.errors import TolError
 
 PACKAGE = "etl"
@@ -66,6 +67,11 @@ def check_queries() -> list[CheckQuery]:
     if not queries:
         raise TolError(f"no taxa check queries found in {folder}: the installation of tol is incomplete")
     return queries
+
+
+def named_queries(relative: str) -> dict[str, str]:
+    """The `-- name:` queries of the shipped SQL file at `relative` under the package (e.g. "write/queue.sql")."""
+    return named_sql.parse((_package_root() / relative).read_text(encoding="utf-8"))
 
 
 def data_file(name: str) -> Traversable:

@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
-from etl import named_sql
+from etl import resources
 from etl.write.tar import SampleRecord
 
 
@@ -36,7 +36,7 @@ class PlanTotals(Protocol):
 
 ShardState = Literal["pending", "claimed", "done", "failed"]
 SHARD_STATES: tuple[ShardState, ...] = get_args(ShardState)
-QUERIES = named_sql.load("etl.write", "queue.sql")
+QUERIES = resources.named_queries("write/queue.sql")
 
 T = TypeVar("T")
 
