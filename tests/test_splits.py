@@ -173,7 +173,7 @@ def test_exclusions_by_file_name_and_by_species(catalog_url, engine_of, tmp_path
             "/data/rare/101_101_eol-full-size-copy.jpg"],
         "Plantae-P-C-O-F-Quercus-novae-angliae": [],
     })
-    assert exclusions.load_rare_species(engine, seen, unseen) == (3, 2)
+    assert exclusions.load_rare_species(engine, seen, unseen)[:2] == (3, 2)
     with engine.connect() as connection:
         excluded = {row[0]: row[1] for row in connection.execute(text(
             "SELECT image_id, MIN(kind) FROM image_exclusions GROUP BY image_id"))}
@@ -185,27 +185,84 @@ def test_exclusions_by_file_name_and_by_species(catalog_url, engine_of, tmp_path
     assert [entry for _, entry in result.unmatched] == ["/data/rare/1_EOL-media-269-1.jpg"]
     assert result.excluded_images == 7 and result.planned_excluded == 0
     # Re-loading replaces the lists rather than adding to them.
-    assert exclusions.load_rare_species(engine, seen, unseen) == (3, 2)
+    assert exclusions.load_rare_species(engine, seen, unseen)[:2] == (3, 2)
     assert exclusions.report(engine).excluded_images == 7
 
 
 @pytest.mark.parametrize(("content", "message"), [
     ("[1, 2]", "expected an object"),
-    ('{"A-b": ["x.jpg"]}', "has 2 ranks"),
     ("{", "not valid JSON"),
-    ('{"Animalia------": []}', "names no genus"),
+    (b'{"\xff": []}', "not UTF-8"),
+    # More than 10 bad records and more than 5 %: the list fails whole, naming its first bad record.
+    ('{' + ", ".join(f'"A-b{n}": []' for n in range(12)) + '}', "12 of 12 rows malformed.*line 1: key is not seven"),
 ])
-def test_bad_rare_species_lists(tmp_path: Path, content, message):
+def test_rare_species_list_failing_whole(tmp_path: Path, content, message):
     seen = tmp_path / "seen.json"
     seen.write_text("{}")
     unseen = tmp_path / "unseen.json"
-    unseen.write_text(content)
+    unseen.write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(TolError, match=message):
         exclusions.rare_species_rows(seen, unseen)
 
 
+# One malformed record each: (list, file content, expected (record number, reason)) — the rest still loads.
+BAD_RECORDS = [
+    ("seen", {"Mobula birostris": ["a/1.jpg", 7, "a/2.jpg"]}, (3, "entry is not an image path")),
+    ("seen", {"Mobula birostris": ["a/1.jpg", "  "]}, (3, "entry is not an image path")),
+    ("seen", {"Mobula birostris": "a/1.jpg"}, (1, "value is not a list of image paths")),
+    ("unseen", {"A-b": ["x.jpg"]}, (1, "key is not seven ranks joined by '-'")),
+    ("unseen", {"Animalia------": []}, (1, "key names no genus and epithet")),
+    ("unseen", {"Animalia-C-R-S-B-not provided-": ["y.jpg"]}, (1, "key names no genus and epithet")),
+]
+
+
+@pytest.mark.parametrize(("which", "content", "expected"), BAD_RECORDS)
+def test_rare_species_bad_record_is_rejected_alone(tmp_path: Path, which, content, expected):
+    good_seen = {"Mobula alfredi": ["r/1.jpg"]}
+    good_unseen = {"Animalia-Chordata-Reptilia-Squamata-Boidae-Charina-umbratica": ["r/2.jpg"]}
+    seen, unseen = _write_lists(tmp_path, {**good_seen, **content} if which == "seen" else good_seen,
+                                {**good_unseen, **content} if which == "unseen" else good_unseen)
+    rows, rejects = exclusions.rare_species_rows(seen, unseen)
+    list_name = exclusions.SEEN_LIST if which == "seen" else exclusions.UNSEEN_LIST
+    offset = 2  # the good key and its one entry come first in each list
+    assert [(r.line_no, r.reason) for r in rejects[list_name]] == [(expected[0] + offset, expected[1])]
+    entries = {(r["kind"], r["entry"]) for r in rows}
+    assert ("image", "r/1.jpg") in entries and ("image", "r/2.jpg") in entries
+    assert ("species", "Animalia-Chordata-Reptilia-Squamata-Boidae-Charina-umbratica") in entries
+    good_entries_in_bad_record = {e for v in content.values() if isinstance(v, list) for e in v
+                                  if isinstance(e, str) and e.strip()}
+    if which == "seen":
+        assert good_entries_in_bad_record <= {e for _, e in entries}
+
+
+def test_rare_species_rejects_recorded(catalog_url, engine_of, tmp_path: Path):
+    engine = engine_of(catalog_url)
+    seen, unseen = _write_lists(tmp_path, {"Mobula alfredi": ["r/1.jpg", None]},
+                                {"A-b": ["x.jpg"], "Animalia-Chordata-Reptilia-Squamata-Boidae-Charina-umbratica": []})
+    loaded = exclusions.load_rare_species(engine, seen, unseen)
+    assert loaded == (1, 1, {"rare-species-seen": {"entry is not an image path": 1},
+                             "rare-species-unseen": {"key is not seven ranks joined by '-'": 1}})
+    assert "rare-species-unseen: 1 records rejected (see ref_rejects)" in loaded.lines()
+    with engine.connect() as connection:
+        recorded = connection.execute(text(
+            "SELECT resource, line_no, reason, raw FROM ref_rejects ORDER BY resource")).all()
+    assert [tuple(r) for r in recorded] == [
+        ("rare-species-seen", 3, "entry is not an image path", '{"Mobula alfredi": null}'),
+        ("rare-species-unseen", 1, "key is not seven ranks joined by '-'", '{"A-b": ["x.jpg"]}')]
+    # Loading clean lists again clears the rejects.
+    seen.write_text('{"Mobula alfredi": ["r/1.jpg"]}')
+    unseen.write_text("{}")
+    assert exclusions.load_rare_species(engine, seen, unseen) == (1, 0, {})
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT COUNT(*) FROM ref_rejects")).scalar_one() == 0
+
+
 def test_rare_species_rows_of_sample(sample_collection: Path):
-    rows = exclusions.rare_species_rows(sample_collection / "rarespecies" / "seen_in_training.json",
-                                        sample_collection / "rarespecies" / "unseen_in_training.json")
+    rows, rejects = exclusions.rare_species_rows(sample_collection / "rarespecies" / "seen_in_training.json",
+                                                 sample_collection / "rarespecies" / "unseen_in_training.json")
     species = [(r["genus"], r["species"]) for r in rows if r["kind"] == "species"]
     assert ("charina", "umbratica") in species
+    # The generator's messes: one malformed record in each list, rejected alone.
+    assert {name: [r.reason for r in found] for name, found in rejects.items()} == {
+        "rare-species-seen": ["entry is not an image path"],
+        "rare-species-unseen": ["key is not seven ranks joined by '-'"]}

@@ -39,8 +39,11 @@ def exclude_rare_species(state: State, seen: str | None, unseen: str | None) -> 
     seen_path = settings.path("rare_seen", required_for="tol exclude rare-species")
     unseen_path = settings.path("rare_unseen", required_for="tol exclude rare-species")
     assert seen_path is not None and unseen_path is not None  # required_for raises instead of giving None
-    images, species = exclusions.load_rare_species(engine, seen_path, unseen_path)
-    click.echo(f"loaded {images} image entries and {species} species entries; see `tol exclude report`")
+    loaded = exclusions.load_rare_species(engine, seen_path, unseen_path,
+                                          settings.get_value("reference_reject_percent"))
+    for line in loaded.lines():
+        click.echo(line)
+    click.echo("see `tol exclude report`")
 
 
 @exclude_group.command("report")

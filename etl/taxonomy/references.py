@@ -240,7 +240,9 @@ class LoadResult:
 REJECT_FLOOR = 10
 
 
-def _check_rejects(path: Path, rows: int, rejects: list[RowReject], percent: int) -> None:
+def check_rejects(path: Path, rows: int, rejects: list[RowReject], percent: int) -> None:
+    """Fail the file `path` as a whole (TolError naming its first bad row) when more than `REJECT_FLOOR` and
+    more than `percent` percent of its rows were rejected."""
     total = rows + len(rejects)
     if len(rejects) > REJECT_FLOOR and len(rejects) * 100 > percent * total:
         first = rejects[0]
@@ -265,7 +267,7 @@ def _load_resource(connection: Connection, resource: Resource, path: Path, perce
         count = bulk.load_rows(connection, resource.table, resource.columns, good_rows())
     except UnicodeDecodeError as exc:
         raise TolError(f"{path}: not UTF-8 text after row {where[0]} ({exc.reason})") from None
-    _check_rejects(path, count, rejects, percent)
+    check_rejects(path, count, rejects, percent)
     record_row_rejects(connection, resource.name, rejects)
     _record_resource(connection, resource.name, path, count)
     return LoadResult(resource.name, str(path), count, rejects=dict(Counter(r.reason for r in rejects)))
@@ -301,7 +303,7 @@ def load(engine: Engine, paths: Mapping[str, Path | None], reject_percent: int =
                 rejected = [RowReject(*row) for row in connection.execute(text(
                     "SELECT line_no, reason, raw FROM ref_rejects WHERE resource = :r ORDER BY line_no"),
                     {"r": name})]
-                _check_rejects(path, count, rejected, reject_percent)
+                check_rejects(path, count, rejected, reject_percent)
                 _record_resource(connection, name, path, count)
             results.append(LoadResult(name, str(path), count, rejects=dict(Counter(r.reason for r in rejected))))
             bar.advance(path.stat().st_size)
