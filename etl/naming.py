@@ -21,6 +21,7 @@ RANK_NAMES = ("kingdom", "phylum", "class", "order", "family", "genus", "species
 Taxon = tuple[str, ...]  # seven slots in RANK_NAMES order (see the module docstring)
 PLACEHOLDERS_FILE = "placeholders.txt"
 KINGDOMS_FILE = "kingdoms.json"
+FAMILY_NAMES_FILE = "family_names.json"
 
 _PAIRED_TAG = re.compile(r"<([A-Za-z][A-Za-z0-9]*)\b[^<>]*>([^<>]*)</\1\s*>")
 _SPACES = re.compile(r"\s+")
@@ -96,6 +97,21 @@ def accepted_kingdom(value: str) -> str:
 def is_native_kingdom(value: str) -> bool:
     """Whether a provider's kingdom name is itself one of the accepted kingdoms (no mapping needed)."""
     return value.strip().lower() in kingdom_vocabulary()[0]
+
+
+@cache
+def family_name_forms() -> tuple[tuple[str, ...], frozenset[str]]:
+    """(endings, conserved names) that mark a one-word name as a family, from etl/data/family_names.json."""
+    data = json.loads(resources.data_file(FAMILY_NAMES_FILE).read_text(encoding="utf-8"))
+    return tuple(data["suffixes"]), frozenset(data["conserved"])
+
+
+def uninomial_rank(name: str) -> str:
+    """The rank a one-word scientific name stands for when nothing else tells: `family` for a family ending
+    (`Ostreidae`, `Fagaceae`) or a conserved family name (`Compositae`), else `genus` (`Ostrea`)."""
+    word = name.strip().lower()
+    suffixes, conserved = family_name_forms()
+    return "family" if word in conserved or word.endswith(suffixes) else "genus"
 
 
 def _is_authority_start(word: str, original_case: bool) -> bool:

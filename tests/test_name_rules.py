@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from etl import naming
+from etl import naming, taxonomy
+from etl.taxonomy import KeyResult
 
 # (name as a reference file writes it, canonical name the pipeline must keep)
 AUTHORITY_FORMS = [
@@ -117,3 +118,90 @@ def test_native_kingdoms_are_the_seven():
     natives = [k for k in ("Animalia", "Plantae", "Fungi", "Chromista", "Protozoa", "Bacteria", "Archaea",
                            "Metazoa", "Viridiplantae", "Protista") if naming.is_native_kingdom(k)]
     assert natives == ["Animalia", "Plantae", "Fungi", "Chromista", "Protozoa", "Bacteria", "Archaea"]
+
+
+# ------------------------------------------------------------------- taxa above species (issue 13, point 5)
+
+@pytest.mark.parametrize(("name", "rank"), [
+    ("Ostrea", "genus"), ("Quercus", "genus"), ("Pica", "genus"),
+    ("Ostreidae", "family"), ("Corvidae", "family"), ("Felidae ", "family"),
+    ("Fagaceae", "family"), ("Rosaceae", "family"),
+    # ICN Art. 18.5: the eight family names conserved without -aceae.
+    ("Compositae", "family"), ("Gramineae", "family"), ("Leguminosae", "family"), ("Palmae", "family"),
+])
+def test_uninomial_rank(name, rank):
+    assert naming.uninomial_rank(name) == rank
+
+
+# A small Dynamic Hierarchy: page, rank, canonical name, parent page.
+SMALL_DH = [(1, "kingdom", "Metazoa", None), (2, "phylum", "Chordata", 1), (3, "class", "Aves", 2),
+            (4, "order", "Passeriformes", 3), (5, "family", "Corvidae", 4), (6, "genus", "Pica", 5)]
+CORVID_CHAIN = ("animalia", "chordata", "aves", "passeriformes", "corvidae")
+
+
+@pytest.mark.parametrize(("scraped", "placed"), [
+    # The hierarchy first: a scraped genus or family page hangs under the DH page of that name.
+    ("Pica", (*CORVID_CHAIN, "pica", "")),
+    ("Corvidae", (*CORVID_CHAIN, "", "")),
+    # Not in the hierarchy: the name's form tells its rank; the ranks above are left to the upgrade table.
+    ("Ostreidae", ("", "", "", "", "ostreidae", "", "")),
+    ("Ostrea", ("", "", "", "", "", "ostrea", "")),
+    ("Compositae", ("", "", "", "", "compositae", "", "")),
+    # A species under a known genus page (unchanged behaviour).
+    ("Pica pica (Linnaeus, 1758)", (*CORVID_CHAIN, "pica", "pica")),
+])
+def test_genus_and_family_pages_placed_by_the_hierarchy(scraped, placed):
+    index = taxonomy.eol_index_from_rows(taxonomy.load_corrections(), SMALL_DH, [(100, scraped)], {100})
+    assert index.taxon(100) == placed
+
+
+def test_family_page_upgraded_through_itis_and_resolver():
+    # The resolver knows `Ostrea edulis` in Ostreidae: a family page of that name gets the ranks above it.
+    table = taxonomy.upgrade_table_from_rows(
+        taxonomy.load_corrections(), [],
+        [(1, "Ostrea edulis", "Animalia", "Mollusca", "Bivalvia", "Ostreida", "Ostreidae")])
+    family_page = ("", "", "", "", "ostreidae", "", "")
+    assert table.upgrade(family_page)[0] == ("animalia", "mollusca", "bivalvia", "ostreida", "ostreidae", "", "")
+    genus_page = ("", "", "", "", "", "ostrea", "")
+    assert table.upgrade(genus_page)[0] == ("animalia", "mollusca", "bivalvia", "ostreida", "ostreidae", "ostrea", "")
+
+
+def _result(key: int, taxon: tuple[str, ...]) -> KeyResult:
+    return KeyResult("eol", (key,), taxon)
+
+
+A = ("animalia", "arthropoda", "insecta", "diptera", "phoridae")
+B = ("animalia", "arthropoda", "insecta", "hymenoptera", "formicidae")
+
+
+@pytest.mark.parametrize(("species", "above", "expected"), [
+    # Most of the genus's catalogued species agree: their chain fills the genus page.
+    ([(*A, "megaselia", "a"), (*A, "megaselia", "b"), (*B, "megaselia", "c")],
+     ("", "", "", "", "", "megaselia", ""), (*A, "megaselia", "")),
+    # A tie goes to the smallest chain, whatever the order.
+    ([(*B, "megaselia", "c"), (*A, "megaselia", "a")], ("", "", "", "", "", "megaselia", ""), (*A, "megaselia", "")),
+    # Distinct species count once, however many keys name them.
+    ([(*B, "megaselia", "c"), (*B, "megaselia", "c"), (*A, "megaselia", "a"), (*A, "megaselia", "b")],
+     ("", "", "", "", "", "megaselia", ""), (*A, "megaselia", "")),
+    # A family page takes the chain of the catalogued species of that family.
+    ([(*A, "megaselia", "a")], ("", "", "", "", "phoridae", "", ""), (*A, "", "")),
+    # Filled slots are kept: only chains agreeing with them count.
+    ([(*A, "megaselia", "a"), (*A, "megaselia", "b"), (*B, "megaselia", "c")],
+     ("animalia", "arthropoda", "insecta", "hymenoptera", "", "megaselia", ""), (*B, "megaselia", "")),
+    # Nothing agrees, or no catalogued species: the taxon stays as it is (the checks report the gap).
+    ([(*A, "megaselia", "a")], ("plantae", "", "", "", "", "megaselia", ""),
+     ("plantae", "", "", "", "", "megaselia", "")),
+    ([(*A, "megaselia", "a")], ("", "", "", "", "", "ostrea", ""), ("", "", "", "", "", "ostrea", "")),
+    # Incomplete species do not vote.
+    ([("animalia", "", "", "", "", "megaselia", "a")], ("", "", "", "", "", "megaselia", ""),
+     ("", "", "", "", "", "megaselia", "")),
+])
+def test_consensus_of_catalogued_species(species, above, expected):
+    results = [_result(n, taxon) for n, taxon in enumerate(species)]
+    target = _result(99, above)
+    taxonomy.fill_from_catalogued_species([*results, target])
+    assert target.taxon == expected
+    assert [r.taxon for r in results] == species  # species are never changed
+    assert bool(target.changes) == (expected != above)
+    if expected != above:
+        assert "consensus of" in target.changes[0]

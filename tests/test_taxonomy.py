@@ -196,3 +196,25 @@ def test_eol_index_reads_only_the_paths_of_wanted_pages_and_names_alike(catalog_
             assert targeted.taxon(page) == full.taxon(page), f"seed {seed}, page {page}"
             named += any(full.taxon(page))
         assert named > len(wanted) // 2
+
+
+def test_genus_and_family_pages_of_the_sample(catalog_url, engine_of, sample_collection: Path):
+    """Issue 13 point 5 on the sample, each page placed by the first source that knows it (written by hand from
+    the fixtures: DH's Quercus chain, the resolver's `Ostrea edulis`, iNat21's `Atypoides riversi`)."""
+    engine = engine_of(catalog_url)
+    ingest_and_name(engine, sample_collection)
+    with engine.connect() as connection:
+        taxa = {page: (tuple(ranks), changes) for page, changes, *ranks in connection.execute(text(
+            'SELECT n.page_id, n.changes, t.kingdom, t.phylum, t."class", t."order", t.family, t.genus, t.species '
+            "FROM names_eol_pages AS n JOIN taxa AS t ON t.id = n.taxon_id "
+            "WHERE n.page_id IN (1000207, 1000208, 1000209)"))}
+    # A genus page the hierarchy places: ranks from DH, nothing upgraded.
+    assert taxa[1000208] == (("plantae", "tracheophyta", "magnoliopsida", "fagales", "fagaceae", "quercus", ""), None)
+    # A family page: ranks above it from the resolver's Ostreidae (ITIS/resolver step).
+    ranks, changes = taxa[1000207]
+    assert ranks == ("animalia", "mollusca", "bivalvia", "ostreida", "ostreidae", "", "")
+    assert "order: - → ostreida" in changes
+    # A genus nothing else knows: the consensus of the catalogued species of that genus (iNat21's).
+    ranks, changes = taxa[1000209]
+    assert ranks == ("animalia", "arthropoda", "arachnida", "araneae", "antrodiaetidae", "atypoides", "")
+    assert "consensus of 1 catalogued species of genus atypoides" in changes

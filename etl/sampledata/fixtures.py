@@ -66,9 +66,13 @@ EOL_SCRAPED = [
     (1000204, "Abies alba Mill."),
     (1000205, "not provided"),  # a placeholder: the page is unnamed, not genus `Not`
     (1000206, "Unidentified sp."),
+    (1000207, "Ostreidae"),  # a family page: its ranks come from the resolver's Ostreidae
+    (1000208, "Quercus"),  # a genus page the Dynamic Hierarchy knows: placed under DH's Quercus
+    (1000209, "Atypoides"),  # a genus only iNat21's catalogued species place (consensus of that genus)
 ]
 EOL_FIXTURE_PAGES = [45511401, 49672921, 1151323, 1000050, 1000070, 1000090, 1000100, 1000110,
-                     333069, 1000200, 1000201, 1000202, 1000203, 1000204, 1000205, 1000206]
+                     333069, 1000200, 1000201, 1000202, 1000203, 1000204, 1000205, 1000206, 1000207,
+                     1000208, 1000209]
 # Pages with no taxon on purpose (placeholder names): counted as unnamed and left out.
 EOL_PLACEHOLDER_PAGES = [1000205, 1000206]
 

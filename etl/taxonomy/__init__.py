@@ -23,6 +23,7 @@ from etl.taxonomy.resolve import (
     class_indices,
     common_names,
     common_names_from_rows,
+    fill_from_catalogued_species,
     resolve,
     taxon_id,
     unify_binomials,
@@ -32,6 +33,7 @@ from etl.taxonomy.upgrade import UpgradeTable, build_upgrade_table, upgrade_tabl
 __all__ = [
     "CORRECTIONS_FILE", "LOAD_SETTINGS", "RESOURCES", "CheckResult", "EolIndex", "KeyResult", "LoadResult",
     "ResolveSummary", "Resource", "Taxon", "UpgradeTable", "build_eol_index", "build_upgrade_table", "check",
-    "class_indices", "common_names", "common_names_from_rows", "eol_index_from_rows", "load", "load_corrections",
+    "class_indices", "common_names", "common_names_from_rows", "eol_index_from_rows", "fill_from_catalogued_species",
+    "load", "load_corrections",
     "read_table", "resolve", "taxon_id", "unify_binomials", "upgrade_table_from_rows",
 ]

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from etl import bulk
-from etl.naming import RANK_NAMES, clean_name, is_placeholder, normalise
+from etl.naming import RANK_NAMES, clean_name, is_placeholder, normalise, uninomial_rank
 from etl.sources.common import Taxon
 
 
@@ -54,6 +54,7 @@ def eol_index_from_rows(corrections: dict, dh_rows: Iterable[tuple], scraped_row
     for seed in corrections.get("eol_page_seeds", []):
         index.pages[seed["page_id"]] = (seed["rank"], seed["value"], seed["parent_page_id"])
     genus_pages: dict[str, int] = {}
+    family_pages: dict[str, int] = {}
     for page, rank, canonical, parent in dh_rows:
         if page in index.pages:
             continue
@@ -64,6 +65,8 @@ def eol_index_from_rows(corrections: dict, dh_rows: Iterable[tuple], scraped_row
         index.pages[page] = (sys.intern(rank), canonical.lower(), parent)
         if rank == "genus":
             genus_pages[canonical.lower()] = page
+        elif rank == "family":
+            family_pages[canonical.lower()] = page
     for page, scientific in scraped_rows:
         if page not in wanted_pages or page in index.pages:
             continue
@@ -72,8 +75,16 @@ def eol_index_from_rows(corrections: dict, dh_rows: Iterable[tuple], scraped_row
         if not words or is_placeholder(name):  # `not provided` names nothing (not genus `Not`)
             continue
         if len(words) == 1:
-            # Fix #13/#16: a one-word name is a genus (`Ostrea`), not an epithet.
-            index.pages[page] = ("genus", words[0], None)
+            # Fix #13/#16: a one-word name is a genus (`Ostrea`) or a family (`Ostreidae`), never an epithet.
+            # The hierarchy places it first: under the DH page of that genus or family, whose ancestors give
+            # its higher ranks; otherwise its ending tells the rank, and the upgrade table fills above it.
+            word = words[0]
+            if word in genus_pages:
+                index.pages[page] = ("genus", word, genus_pages[word])
+            elif word in family_pages:
+                index.pages[page] = ("family", word, family_pages[word])
+            else:
+                index.pages[page] = (uninomial_rank(word), word, None)
             continue
         # Fix #13: the genus word is kept even when DH does not know the genus; the genus page, when
         # known, supplies the higher ranks.
@@ -108,13 +119,17 @@ def build_eol_index(connection: Connection, corrections: dict, wanted_pages: set
     """
     scraped = [(page, name) for page, name in connection.execute(text(
         "SELECT page_id, scientific_name FROM ref_eol_scraped ORDER BY row_no")) if page in wanted_pages]
-    # The genus word of each scraped species name, as eol_index_from_rows reads it.
-    genus_words = {words[0] for words in (clean_name(name).split() for _, name in scraped) if len(words) > 1}
-    # Every page with a genus row of one of those names: which of them is the genus page is decided by
-    # eol_index_from_rows, from all the rows of these pages in file order.
-    genus_pages = {page for page, canonical in connection.execute(text(
-        "SELECT page_id, canonical_name FROM ref_eol_taxa WHERE rank = 'genus' AND page_id IS NOT NULL"))
-        if canonical.lower() in genus_words}
+    # The genus word of each scraped name (a one-word name may be a genus or a family), as
+    # eol_index_from_rows reads it.
+    scraped_words = [words for words in (clean_name(name).split() for _, name in scraped) if words]
+    genus_words = {words[0] for words in scraped_words}
+    family_words = {words[0] for words in scraped_words if len(words) == 1}
+    # Every page with a genus (or, for one-word names, family) row of one of those names: which of them is
+    # the page a scraped name hangs from is decided by eol_index_from_rows, from all their rows in file order.
+    genus_pages = {page for page, rank, canonical in connection.execute(text(
+        "SELECT page_id, rank, canonical_name FROM ref_eol_taxa "
+        "WHERE rank IN ('genus', 'family') AND page_id IS NOT NULL"))
+        if canonical.lower() in (genus_words if rank == "genus" else family_words)}
     seed_parents = {seed["page_id"]: seed["parent_page_id"] for seed in corrections.get("eol_page_seeds", [])}
     bulk.create_temp_table(connection, "dh_pages_wanted", [("page_id", "BIGINT")])
     rows: list[DhRow] = []

@@ -74,6 +74,43 @@ def unify_binomials(results: list[KeyResult], table: UpgradeTable) -> None:
             result.taxon = best
 
 
+_ABOVE_SPECIES = (_GENUS, RANK_NAMES.index("family"))  # the ranks a taxon above species may end at
+
+
+def fill_from_catalogued_species(results: list[KeyResult]) -> None:
+    """Give a genus- or family-level taxon the ranks above it that neither the hierarchy nor ITIS / the
+    resolver gave, from the consensus of the catalogued species of that genus (family).
+
+    The consensus is the chain of higher ranks most of those species share (distinct species taxa count once;
+    a tie goes to the smallest chain, so the choice does not depend on order). Only empty slots are filled,
+    and only from chains that agree with the slots already filled; a taxon no catalogued species explains is
+    left as it is, for `tol taxa check` to report.
+    """
+    species_taxa = {r.taxon for r in results if r.taxon and r.taxon[_SPECIES] and all(r.taxon[:_SPECIES])}
+    chains: dict[tuple[int, str], dict[tuple[str, ...], int]] = {}
+    for known in species_taxa:
+        for level in _ABOVE_SPECIES:
+            counts = chains.setdefault((level, known[level]), {})
+            counts[known[:level]] = counts.get(known[:level], 0) + 1
+    for result in results:
+        taxon = result.taxon
+        if taxon is None or taxon[_SPECIES]:
+            continue
+        level = max((i for i, value in enumerate(taxon) if value), default=-1)
+        if level not in _ABOVE_SPECIES or all(taxon[:level]):
+            continue
+        agreeing = [(-count, chain) for chain, count in chains.get((level, taxon[level]), {}).items()
+                    if all(not have or have == want for have, want in zip(taxon[:level], chain, strict=True))]
+        if not agreeing:
+            continue
+        count, chain = min(agreeing)
+        filled = normalise([*chain, *taxon[level:]])
+        result.changes += [f"{rank}: - → {new} (consensus of {-count} catalogued species of {RANK_NAMES[level]} "
+                           f"{taxon[level]})" for rank, old, new in zip(RANK_NAMES, taxon, filled, strict=True)
+                           if old != new]
+        result.taxon = filled
+
+
 def class_indices(taxa: list[Taxon]) -> dict[Taxon, tuple[int, ...]]:
     """Fix #17: per rank, the dense rank of the taxon's prefix (kingdom … that rank) among all prefixes,
     sorted as tuples: independent of load order, and prefixes never collide (no concatenation)."""
@@ -185,6 +222,7 @@ def resolve(engine: Engine, *, progress: bool = False) -> ResolveSummary:
             results += source.resolve_keys(connection, lookups)
             steps.advance()
         unify_binomials(results, table)
+        fill_from_catalogued_species(results)
         taxa = sorted({r.taxon for r in results if r.taxon})
         common = common_names(connection, {names(t).scientific for t in taxa})
         for result in results:  # after the reference files, the sources' own common names, in source order
