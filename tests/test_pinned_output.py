@@ -8,7 +8,8 @@ Pillow is a deliberate change too (re-record and say so).
 Re-recorded for issue 15: the `json` member became uniformly typed (source ids as strings, "" for another
 source's fields, never null), which changes every sample's bytes and so every `.idx` offset. Re-recorded
 for issue 13: the sample collection gained the real files' messes (placeholders, authorities, a liverwort,
-resolver answers from other providers), so the demo's captions and plans changed.
+resolver answers from other providers), so the demo's captions and plans changed. Re-recorded for issue 13
+point 5: the sample gained a family page, a DH genus page and a consensus-only genus page (more EOL images).
 """
 
 from __future__ import annotations
@@ -23,14 +24,14 @@ import PIL
 
 RECORDED_WITH_PILLOW = "13.0.0"
 PINNED = {
-    "main-train/shard-000000.idx": "7f616331a84f66cb2c31fbd4ce978f554a4ef2e9e05eb5dc48588df56e5c12c3",
-    "main-train/shard-000000.tar": "0d48c536636159521b662ce057bad2285c2be5e79a1eee14c04f5d479dbb887d",
-    "main-train/shard-000001.idx": "c8a31248efecac4591ed00145609a2d6c6f7852df3714b52d12b02cb28ca1594",
-    "main-train/shard-000001.tar": "c3b07ba6ea5da52a7f6287943eee80ef66c4c9ea1d33b878ce01c1cc0a987f0f",
-    "main-train_small/shard-000000.idx": "f890b65a12eaad3f0b50e16160997a1b4dc1c10783509b28ca975011911162d6",
-    "main-train_small/shard-000000.tar": "3193f290e05e6cfc8370c51ea5fe7e26b1405d3de1994b2c649af2951f4483d1",
-    "main-val/shard-000000.idx": "cfe0921bbac7d6a11c8fa30951e41d6542280cc410cfeb5ec3673ad2370ed676",
-    "main-val/shard-000000.tar": "be801519b3cd05a73ca3823a8eb046100135629f76ca2bdd73b2107f0bb2d51f",
+    "main-train/shard-000000.idx": "e3cef24ebeebb962c219467139ce146ec943f43a41051f569a7fb0eed154f8f2",
+    "main-train/shard-000000.tar": "0ac19a16a3290f2947113d6a771a3662870f1f87ef2f37138b52ff440448d7d5",
+    "main-train/shard-000001.idx": "f654de3ab27b85a1135e81d94508fb23f16b3bfb532fc8f34c76b0be3b60a301",
+    "main-train/shard-000001.tar": "df47c375f01d3cce800e1af4a5813fcd9e3c3cb02ad12cf1daed9e14c4840268",
+    "main-train_small/shard-000000.idx": "00dfdfbb8e1978a91c310c2bb689abdda63efb178fbb1285e9aede9cd7a2a63a",
+    "main-train_small/shard-000000.tar": "bfdb1ac59a04fbd2e2676733738c6d63bf267a05c4c2c87ae8eb10f8b5738376",
+    "main-val/shard-000000.idx": "28b657bcf57411039164140db9305a9783974aa11a3762855a07e165b1330ebd",
+    "main-val/shard-000000.tar": "35fa2f8096f1234f47d4354297354c363d58c2893455b9790f5d9c1a793a2ab3",
 }
 
 
