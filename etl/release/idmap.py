@@ -187,13 +187,11 @@ def rekey_images(connection: Connection) -> int:
     total = 0
     for source, match in IDENTITY_MATCH.items():
         planned = connection.exec_driver_sql(f"""
-            SELECT p.name, COUNT(*) FROM images AS i
+            SELECT s.plan_name, COUNT(*) FROM images AS i
             JOIN release_ids AS r ON {match}
-            JOIN shard_members AS m ON m.image_id = i.id
-            JOIN shards AS sh ON sh.id = m.shard_id
-            JOIN shard_plans AS p ON p.id = sh.plan_id
+            JOIN plan_samples AS s ON s.treeoflife_id = i.id
             WHERE i.source = '{source}' AND i.id <> r.treeoflife_id
-            GROUP BY p.name ORDER BY p.name""").first()
+            GROUP BY s.plan_name ORDER BY s.plan_name""").first()
         if planned is not None:
             raise TolError(f"plan {planned[0]!r} holds {planned[1]:,} {source} images under the ids they had "
                            "before this release's map: import the release before planning (or into a new catalog)")

@@ -307,9 +307,13 @@ def catalog_rows(path: Path) -> Iterator[tuple[str, dict[str, str]]]:
 
 def combine(mapping: tuple[dict[str, MapEntry], dict[str, SplitEntry], list[ReleaseReject]] | None,
             catalog: tuple[dict[str, MapEntry], dict[str, SplitEntry], list[ReleaseReject]] | None) -> ReleaseInputs:
-    """One identity map and split from either input or both. With both, `mapping.sqlite` is the map (it lists
-    every image, the catalog only those written); a catalog row naming another identity or split for an id, or
-    an id the mapping lacks, is a disagreement and is not used."""
+    """One identity map and split from either input or both.
+
+    With both, `mapping.sqlite` is the identity map (it lists every image, the catalog only those written) and
+    `catalog.csv` is the split (what the release wrote, after its exclusions): an id of the mapping that the
+    catalog does not list is in no split (`only_in_mapping`). A catalog row naming another identity than the
+    mapping, an id the mapping lacks, or a split other than the mapping's `split` table is a disagreement; the
+    catalog's split is used, a row the mapping lacks or contradicts is not."""
     if mapping is None and catalog is None:
         raise TolError("give --mapping, --catalog or both")
     result = ReleaseInputs()
@@ -317,7 +321,7 @@ def combine(mapping: tuple[dict[str, MapEntry], dict[str, SplitEntry], list[Rele
         entries, splits, rejects = mapping or catalog  # type: ignore[misc]
         result.entries, result.splits, result.rejects = dict(entries), dict(splits), list(rejects)
         return result
-    result.entries, result.splits = dict(mapping[0]), dict(mapping[1])
+    result.entries = dict(mapping[0])
     result.rejects = [*mapping[2], *catalog[2]]
     for tol_id, entry in catalog[0].items():
         known = result.entries.get(tol_id)
@@ -327,14 +331,13 @@ def combine(mapping: tuple[dict[str, MapEntry], dict[str, SplitEntry], list[Rele
         if known.identity != entry.identity:
             result.disagreements.append(ReleaseReject(
                 "both", tol_id, f"catalog.csv names {_identity_text(entry)}, mapping.sqlite {_identity_text(known)}"))
-        published = catalog[1].get(tol_id)
-        mapped = result.splits.get(tol_id)
-        if published is not None and mapped is not None and published[1:] != mapped[1:]:
+            continue
+        published, mapped = catalog[1][tol_id], mapping[1].get(tol_id)
+        if mapped is not None and published[1:] != mapped[1:]:
             result.disagreements.append(ReleaseReject(
                 "both", tol_id, f"catalog.csv puts it in {_split_text(published)}, mapping.sqlite in "
                                 f"{_split_text(mapped)}"))
-        elif published is not None and mapped is None:
-            result.splits[tol_id] = published
+        result.splits[tol_id] = published
     result.only_in_mapping = sum(1 for tol_id in result.entries if tol_id not in catalog[0])
     return result
 
