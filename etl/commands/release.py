@@ -29,9 +29,9 @@ def import_release(state: State, mapping: str | None, catalog_csv: str | None, n
       tol import-release --mapping TreeOfLife-10M/metadata/mapping.sqlite \\
                          --catalog TreeOfLife-10M/metadata/catalog.csv
     """
-    from etl.release import idmap
+    from etl.release import importer
 
-    summary = idmap.import_release(state.engine(), name, Path(mapping) if mapping else None,
+    summary = importer.import_release(state.engine(), name, Path(mapping) if mapping else None,
                                    Path(catalog_csv) if catalog_csv else None)
     for line in summary.lines():
         click.echo(line)

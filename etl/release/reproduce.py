@@ -27,7 +27,7 @@ from etl.config import Config
 from etl.errors import TolError
 from etl.pipeline import _already_ingested, _references_changed
 from etl.plan import DEFAULT_MIN_SHARDS, SPLITS, PlanOptions, create_plan, parse_size
-from etl.release import idmap
+from etl.release import idmap, importer
 
 Echo = Callable[[str], None]
 EXAMPLES = 3
@@ -113,7 +113,7 @@ def reproduce(settings: Config, engine: Engine, folder: Path, *, name: str = "re
     made = schema.ensure_head(engine)
     if made:
         echo(made)
-    for line in idmap.import_release(engine, name, files.mapping, files.catalog).lines()[:2]:
+    for line in importer.import_release(engine, name, files.mapping, files.catalog).lines()[:2]:
         echo(f"import-release {line}")
     roots = {source.NAME: settings.path(source.ROOT.name) for source in sources.SOURCES}
     if files.eol is not None:
