@@ -1,0 +1,331 @@
+"""A published release: its map and split imported (`tol import-release`), its EOL archives of
+`<treeoflife_id>.jpg` ingested through the map, `tol reproduce` from its files, `tol catalog compare`.
+
+Expectations come from the fixture's own `release.json` (what the generator wrote) and from the shards read back
+with `tarfile`, never from the code under test.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from etl import catalog, config, splits
+from etl.compare import deliberate, difference_kind
+from etl.errors import TolError
+from etl.plan import PlanOptions, create_plan
+from etl.release import importer
+from etl.release.inputs import (
+    MapEntry,
+    SplitEntry,
+    combine,
+    entry_of_catalog_row,
+    parse_flag,
+    parse_id,
+    read_catalog,
+    read_mapping,
+    split_of_flags,
+)
+from etl.release.reproduce import reproduce
+
+ID = "0f3c1b2e-9d4a-4b1e-8c3d-5a6b7c8d9e0f"
+OTHER = "11111111-2222-4333-8444-555555555555"
+
+
+# ============================================================================================== rules
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (ID, ID), (f" {ID} ", ID), (ID.upper(), None), (ID[:-1], None), ("", None), (None, None), (12, None)])
+def test_parse_id(value, expected):
+    assert parse_id(value) == expected
+
+
+@pytest.mark.parametrize(("is_val", "is_small", "expected"), [
+    (0, 0, ("train", False)), (1, 0, ("val", False)), (0, 1, ("train", True)), ("1", "0", ("val", False)),
+    (1, 1, None), (2, 0, None), ("yes", 0, None), (None, 0, None), (True, 0, None)])
+def test_split_of_flags(is_val, is_small, expected):
+    assert split_of_flags(is_val, is_small) == expected
+    assert parse_flag(is_val) in (None, True, False)
+
+
+@pytest.mark.parametrize(("row", "expected"), [
+    ({"eol_content_id": "12784812", "eol_page_id": "51655800"}, MapEntry(ID, "eol", 12784812, 51655800)),
+    ({"bioscan_part": "3", "bioscan_filename": "a.jpg"}, MapEntry(ID, "bioscan", bioscan_part=3,
+                                                                 bioscan_filename="a.jpg")),
+    ({"inat21_filename": "b.jpg", "inat21_cls_name": "Animalia_x", "inat21_cls_num": "0"},
+     MapEntry(ID, "inat21", inat21_filename="b.jpg", inat21_cls_name="Animalia_x", inat21_cls_num=0)),
+    ({}, "names no source"),
+    ({"eol_content_id": "1", "eol_page_id": "2", "bioscan_part": "1", "bioscan_filename": "a.jpg"},
+     "more than one source"),
+    ({"eol_content_id": "x", "eol_page_id": "2"}, "must both be integers"),
+    ({"inat21_filename": "b.jpg"}, "cls_num must be an integer"),
+])
+def test_entry_of_catalog_row(row, expected):
+    result = entry_of_catalog_row({"treeoflife_id": ID, **row})
+    if isinstance(expected, str):
+        assert isinstance(result, str) and expected in result
+    else:
+        assert result == expected
+
+
+@pytest.mark.parametrize(("column", "ours", "published", "kind", "is_deliberate"), [
+    ("genus", "Pica", "pica", "case only", True),
+    ("family", "Corvidae", "", "filled here", True),
+    ("kingdom", "", "Orthornavirae", "emptied here", True),
+    ("kingdom", "Plantae", "Viridiplantae", "renamed", True),
+    ("common", "Black-billed Magpie", "Pica hudsonia", "renamed", True),
+    ("genus", "Pica", "Corvus", "renamed", False),
+    ("eol_page_id", "1", "2", "differs", False),
+    ("inat21_cls_name", "a", "A", "differs", False),
+])
+def test_difference_kinds(column, ours, published, kind, is_deliberate):
+    assert difference_kind(column, ours, published) == kind
+    assert (deliberate(column, kind) is not None) == is_deliberate
+
+
+def test_combine_reports_disagreements_and_takes_the_catalog_split():
+    eol = MapEntry(ID, "eol", 1, 2)
+    mapping = ({ID: eol, OTHER: MapEntry(OTHER, "eol", 3, 4)},
+               {ID: SplitEntry(ID, "train", True), OTHER: SplitEntry(OTHER, "val", False)}, [])
+    third = "22222222-3333-4444-8555-666666666666"
+    published = ({ID: eol, third: MapEntry(third, "eol", 5, 6)},
+                 {ID: SplitEntry(ID, "val", False), third: SplitEntry(third, "train", False)}, [])
+    result = combine(mapping, published)
+    reasons = sorted(d.reason for d in result.disagreements)
+    assert reasons == ["catalog.csv puts it in val, mapping.sqlite in train + train_small",
+                       "in catalog.csv, not in mapping.sqlite"]
+    assert result.splits == {ID: SplitEntry(ID, "val", False)}  # OTHER: in the mapping only, written by nobody
+    assert set(result.entries) == {ID, OTHER} and result.only_in_mapping == 1
+    moved = ({ID: MapEntry(ID, "eol", 9, 9)}, {ID: SplitEntry(ID, "train", False)}, [])
+    assert "catalog.csv names eol (9, 9), mapping.sqlite eol (1, 2)" in combine(mapping, moved).disagreements[0].reason
+    with pytest.raises(TolError, match="give --mapping"):
+        combine(None, None)
+
+
+# ============================================================================================== fixture
+
+
+@pytest.fixture(scope="session")
+def release_collection(tmp_path_factory) -> Path:
+    """A small sample collection with its release fixture (read-only)."""
+    from etl import sampledata
+    from etl.sampledata import release
+
+    out = tmp_path_factory.mktemp("release") / "collection"
+    sampledata.generate(out, images=160, seed=11)
+    release.write(out, seed=11)
+    return out
+
+
+def _expected(collection: Path) -> dict:
+    return json.loads((collection / "release" / "release.json").read_text())
+
+
+def test_readers_count_every_malformed_row_of_the_fixture(release_collection: Path):
+    expected = _expected(release_collection)
+    metadata = release_collection / "release" / "metadata"
+    entries, split_rows, rejects = read_mapping(metadata / "mapping.sqlite")
+    assert sorted(entries) == sorted(expected["splits"])
+    assert {tol_id: [s.split, s.in_train_small] for tol_id, s in split_rows.items()} == expected["splits"]
+    assert [any(reason in r.reason for r in rejects) for reason in expected["mapping_rejects"]] == [True] * 5
+    assert len(rejects) == len(expected["mapping_rejects"])
+    entries, split_rows, rejects = read_catalog(metadata / "catalog.csv")
+    assert {tol_id: [s.split, s.in_train_small] for tol_id, s in split_rows.items()} == expected["splits"]
+    assert [any(reason in r.reason for r in rejects) for reason in expected["catalog_rejects"]] == [True] * 3
+    assert len(rejects) == len(expected["catalog_rejects"])
+
+
+def test_mapping_file_without_its_tables_is_one_error(tmp_path: Path):
+    import sqlite3
+
+    bad = tmp_path / "mapping.sqlite"
+    sqlite3.connect(bad).close()
+    with pytest.raises(TolError, match=r"mapping.sqlite: table eol\(content_id, page_id, evobio10m_id\)"):
+        read_mapping(bad)
+    with pytest.raises(TolError, match="does not exist"):
+        read_catalog(tmp_path / "none.csv")
+
+
+def _settings(collection: Path, url: str, tmp_path: Path) -> config.Config:
+    return config.resolve({"database_url": url, "output_dir": str(tmp_path / "shards"),
+                           "cache_dir": str(tmp_path / "cache"), "workers": 1}, {}, collection / "tol.toml")
+
+
+def _keys_in_tars(folder: Path) -> list[str]:
+    keys = []
+    for shard in sorted(folder.glob("shard-*.tar")):
+        with tarfile.open(shard) as tar:
+            keys += sorted({member.name.split(".", 1)[0] for member in tar.getmembers()})
+    return keys
+
+
+# ============================================================================================== database
+
+
+def test_reproduce_writes_the_release_and_nothing_the_second_time(catalog_url, engine_of, release_collection: Path,
+                                                                  tmp_path: Path):
+    expected = _expected(release_collection)
+    engine = engine_of(catalog_url)
+    settings = _settings(release_collection, catalog_url, tmp_path)
+    report = reproduce(settings, engine, release_collection / "release", samples_per_shard=40, quiet=True,
+                       echo=lambda _: None)
+    missing = set(expected["missing_images"])
+    for split in ("train", "val", "train_small"):
+        wanted = sorted(tol_id for tol_id, (where, small) in expected["splits"].items() if tol_id not in missing
+                        and (where == split or (split == "train_small" and small)))
+        keys = _keys_in_tars(tmp_path / "shards" / f"release-{split}")
+        assert sorted(keys) == wanted, split  # every key, no other, each once
+    assert report.mismatched_keys == 0 and report.unnamed == 0 and report.failed == 0
+    assert report.missing == {"eol": len(missing)}
+    assert report.members_not_in_map == 1  # the stray member named by an id the map lacks
+    assert report.not_in_map and set(report.not_in_map) <= {"inat21", "bioscan"}  # the hostile files
+    assert "common" in report.naming  # the fixture knows no vernaculars; ours does
+    with engine.connect() as connection:
+        stray = connection.execute(text("SELECT reason FROM ingest_rejects WHERE path LIKE :p"),
+                                   {"p": f"%{expected['not_in_map']}.jpg"}).scalar_one()
+        eol_ids = connection.execute(text(
+            "SELECT COUNT(*) FROM images AS i JOIN release_ids AS r ON r.treeoflife_id = i.id "
+            "AND r.eol_content_id = i.eol_content_id AND r.eol_page_id = i.eol_page_id "
+            "WHERE i.source = 'eol'")).scalar_one()
+    assert "does not hold" in stray
+    assert eol_ids == sum(1 for tol_id in expected["splits"] if tol_id not in missing
+                          and tol_id in _eol_ids(release_collection))
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (tmp_path / "shards").rglob("*") if p.is_file()}
+    again = reproduce(settings, engine, release_collection / "release", samples_per_shard=40, quiet=True,
+                      echo=lambda _: None)
+    after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (tmp_path / "shards").rglob("*") if p.is_file()}
+    assert again.shards_written == 0 and after == before
+    assert again.lines()[1:] == report.lines()[1:]
+
+
+def _eol_ids(collection: Path) -> set[str]:
+    import sqlite3
+
+    connection = sqlite3.connect(collection / "release" / "metadata" / "mapping.sqlite")
+    ids = {row[0] for row in connection.execute("SELECT evobio10m_id FROM eol")}
+    connection.close()
+    return ids
+
+
+def test_compare_agrees_on_ids_and_splits_and_strict_fails_on_a_moved_image(
+        catalog_url, engine_of, release_collection: Path, tmp_path: Path):
+    from etl import compare
+
+    expected = _expected(release_collection)
+    engine = engine_of(catalog_url)
+    reproduce(_settings(release_collection, catalog_url, tmp_path), engine, release_collection / "release",
+              samples_per_shard=40, quiet=True, echo=lambda _: None)
+    published = release_collection / "release" / "metadata" / "catalog.csv"
+    result = compare.compare(engine, "release-val", published)
+    missing_val = sorted(t for t in expected["missing_images"] if expected["splits"][t][0] == "val")
+    assert result.only_ours == [] and result.other_split == [] and result.only_published == missing_val
+    assert result.both == result.written and result.unreadable_rows == 1  # the row naming no source
+    for (column, _), agreement in result.columns.items():
+        if column not in compare.NAME_COLUMNS:
+            assert not agreement.differences, column
+    assert result.undocumented() == len(missing_val)
+    # A published catalog that moves one written image to train, and changes one genus's case only.
+    rows = list(csv.DictReader(published.open(encoding="utf-8")))
+    written = {r.treeoflife_id for r in [compare.Difference(t, "", "") for t in _keys_in_tars(
+        tmp_path / "shards" / "release-val")]}
+    moved = next(r for r in rows if r["split"] == "val" and r["treeoflife_id"] in written)
+    recased = next(r for r in rows if r["split"] == "val" and r["treeoflife_id"] in written and r is not moved
+                   and r["genus"])
+    moved["split"], recased["genus"] = "train", recased["genus"].upper()
+    edited = tmp_path / "edited.csv"
+    with edited.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows([r for r in rows if r["treeoflife_id"] not in expected["missing_images"]])
+    result = compare.compare(engine, "release-val", edited)
+    assert result.other_split == [(moved["treeoflife_id"], "train")] and result.undocumented() == 1
+    assert [d.treeoflife_id for d in result.columns[("genus", _source_of(rows, recased))].differences["case only"]] \
+        == [recased["treeoflife_id"]]
+    run = subprocess.run([sys.executable, "-c", "from etl.cli import main; main()", "--database-url", catalog_url,
+                          "catalog", "compare", "release-val", str(edited), "--strict"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 3, run.stderr
+    assert "published in another split" in run.stdout and run.stderr.count("\n") == 1
+
+
+def _source_of(rows: list[dict], row: dict) -> str:
+    return "eol" if row["eol_page_id"] else "bioscan" if row["bioscan_filename"] else "inat21"
+
+
+def test_import_gives_catalogued_images_their_ids_and_refuses_planned_ones(catalog_url, engine_of,
+                                                                          release_collection: Path, tmp_path: Path):
+    engine = engine_of(catalog_url)
+    metadata = release_collection / "release" / "metadata"
+    root = release_collection / "inat21" / "train"
+    first = catalog.ingest(engine, "inat21", root, echo=lambda _: None)
+    summary = importer.import_release(engine, "rel", metadata / "mapping.sqlite", None)
+    entries, _, _ = read_mapping(metadata / "mapping.sqlite")
+    inat = {e.treeoflife_id: (e.inat21_cls_num, e.inat21_filename) for e in entries.values() if e.source == "inat21"}
+    with engine.connect() as connection:
+        ids = dict(connection.execute(text(
+            "SELECT id, inat21_cls_num || '/' || inat21_filename FROM images WHERE source = 'inat21'")).all())
+    assert summary.rekeyed == len(inat) and {k: f"{n}/{f}" for k, (n, f) in inat.items()}.items() <= ids.items()
+    assert summary.rejected == 5 and summary.disagreements == 0
+    again = catalog.ingest(engine, "inat21", root, echo=lambda _: None)
+    assert (again.added, again.missing, again.unchanged) == (0, 0, first.listed)
+    assert importer.import_release(engine, "rel", metadata / "mapping.sqlite", None).unchanged
+    with pytest.raises(TolError, match="imported from other files"):
+        importer.import_release(engine, "rel", None, metadata / "catalog.csv")
+    # `tol splits` lists it with its counts; hash splits refuse its name.
+    counts = splits.release_counts(engine, splits.get(engine, "rel").id)
+    assert counts["train"] + counts["val"] == len(entries) and counts["catalogued"] == len(inat)
+    with pytest.raises(TolError, match="release split"):
+        splits.create(engine, "rel", 17)
+
+
+def test_import_refuses_to_rename_planned_images(catalog_url, engine_of, release_collection: Path, tmp_path: Path):
+    from etl import taxonomy
+    from tests.helpers import reference_paths
+
+    engine = engine_of(catalog_url)
+    catalog.ingest(engine, "inat21", release_collection / "inat21" / "train", echo=lambda _: None)
+    taxonomy.load(engine, reference_paths(release_collection))
+    taxonomy.resolve(engine)
+    splits.create(engine, "main", 17)
+    create_plan(engine, "p", PlanOptions(split_name="main", split="train", out_dir=str(tmp_path / "p")))
+    metadata = release_collection / "release" / "metadata"
+    with pytest.raises(TolError, match=r"plan 'p' holds .* inat21 images"):
+        importer.import_release(engine, "rel", metadata / "mapping.sqlite", metadata / "catalog.csv")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT COUNT(*) FROM release_ids")).scalar_one() == 0
+
+
+def test_release_layout_needs_the_map_and_unsafe_mixing_is_refused(catalog_url, engine_of,
+                                                                   release_collection: Path, tmp_path: Path):
+    engine = engine_of(catalog_url)
+    release_eol = release_collection / "release" / "dataset" / "EOL"
+    summary = catalog.ingest(engine, "eol", release_eol, echo=lambda _: None)
+    with engine.connect() as connection:
+        reasons = connection.execute(text("SELECT DISTINCT reason FROM ingest_rejects WHERE run_id = :r"),
+                                     {"r": summary.run_id}).scalars().all()
+    assert summary.added == 0 and summary.rejected == summary.listed + summary.rejected > 0
+    assert len(reasons) == 1 and "tol import-release" in reasons[0]
+    importer.import_release(engine, "rel", release_collection / "release" / "metadata" / "mapping.sqlite", None)
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for archive in [*release_eol.glob("*.tar.gz"), release_collection / "eol" / "media_cargo_archive" /
+                    "media_0001.tar.gz"]:
+        (mixed / archive.name).symlink_to(archive)
+    with pytest.raises(TolError, match=r"mixes release-layout members .* media-cargo members the release map lacks"):
+        catalog.ingest(engine, "eol", mixed, echo=lambda _: None)
+    summary = catalog.ingest(engine, "eol", release_eol, echo=lambda _: None)
+    assert summary.added == len(list(_members(release_eol))) - 1 and summary.rejected == 1
+
+
+def _members(folder: Path):
+    for archive in sorted(folder.glob("*.tar.gz")):
+        with tarfile.open(archive) as tar:
+            yield from tar.getnames()
