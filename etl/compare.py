@@ -2,7 +2,8 @@
 
 Rows meet by treeoflife_id. Ids, split membership and source ids must agree exactly; a name column may differ
 where our naming rules deliberately differ from the old scripts (`DELIBERATE`, each kind citing its row of
-docs/differences.md). Every other difference, and every id on one side only, counts against `--strict`.
+docs/differences.md). Every other difference, and every id on one side only, counts against `--strict`; a published
+image that is not catalogued here at all (not downloaded) is listed apart, as what could not be reproduced.
 """
 
 from __future__ import annotations
@@ -94,6 +95,9 @@ class Comparison:
     only_ours: list[str] = field(default_factory=list)
     only_published: list[str] = field(default_factory=list)
     other_split: list[tuple[str, str]] = field(default_factory=list)  # (id, the published split)
+    # Published, but no such image is catalogued here (not downloaded: the release could not republish some):
+    # what could not be reproduced, listed apart and not a difference of ours.
+    not_catalogued: list[str] = field(default_factory=list)
     columns: dict[tuple[str, str], ColumnAgreement] = field(default_factory=lambda: defaultdict(ColumnAgreement))
 
     def undocumented(self) -> int:
@@ -109,10 +113,12 @@ class Comparison:
         out = [f"plan {self.plan} (split {self.split}, {self.written:,} written samples) against {self.published} "
                f"({self.published_rows:,} rows of split {self.split}, {self.unreadable_rows:,} unreadable rows)",
                f"treeoflife_id: {self.both:,} in both ({share(self.both, self.both + len(self.only_ours))} of ours), "
-               f"{len(self.only_ours):,} only in the plan, {len(self.only_published):,} only published",
+               f"{len(self.only_ours):,} only in the plan, {len(self.only_published):,} only published, "
+               f"{len(self.not_catalogued):,} published but not in this catalog (not downloaded)",
                f"split: {self.both:,} agree, {len(self.other_split):,} published in another split"]
         out += [f"  only in the plan: {tol_id}" for tol_id in self.only_ours[:EXAMPLES]]
         out += [f"  only published: {tol_id}" for tol_id in self.only_published[:EXAMPLES]]
+        out += [f"  not downloaded: {tol_id}" for tol_id in self.not_catalogued[:EXAMPLES]]
         out += [f"  other split: {tol_id} published in {split}" for tol_id, split in self.other_split[:EXAMPLES]]
         out.append(f"{'column':<18} {'source':<8} {'agree':>8} {'differ':>8} {'agree %':>8}")
         for (column, source), agreement in sorted(self.columns.items(), key=lambda kv: (
@@ -188,5 +194,15 @@ def compare(engine: Engine, plan_name: str, published: Path) -> Comparison:
             else:
                 agreement.differences[difference_kind(column, mine, published_value)].append(
                     Difference(tol_id, mine, published_value))
-    result.only_published = sorted(tol_id for tol_id in rows if tol_id not in seen)
+    unseen = sorted(tol_id for tol_id in rows if tol_id not in seen)
+    present: set[str] = set()
+    with engine.connect() as connection:
+        for start in range(0, len(unseen), 500):
+            chunk = unseen[start:start + 500]
+            present.update(connection.execute(text(
+                f"SELECT id FROM images WHERE status = 'present' AND id IN "
+                f"({', '.join(f':i{n}' for n in range(len(chunk)))})"),
+                {f"i{n}": value for n, value in enumerate(chunk)}).scalars())
+    result.only_published = [tol_id for tol_id in unseen if tol_id in present]
+    result.not_catalogued = [tol_id for tol_id in unseen if tol_id not in present]
     return result

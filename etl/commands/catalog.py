@@ -31,7 +31,7 @@ def catalog_group() -> None:
     \b
     Example:
       tol catalog export main-train --format parquet --out catalog-train.parquet
-      tol catalog compare release-train metadata/catalog.csv
+      tol catalog export main-train --out catalog-train.csv && tol catalog compare main-train catalog-train.csv
     """
 
 

@@ -26,8 +26,7 @@ def import_release(state: State, mapping: str | None, catalog_csv: str | None, n
 
     \b
     Example:
-      tol import-release --mapping TreeOfLife-10M/metadata/mapping.sqlite \\
-                         --catalog TreeOfLife-10M/metadata/catalog.csv
+      tol import-release --mapping TreeOfLife-10M/metadata/mapping.sqlite --catalog TreeOfLife-10M/metadata/catalog.csv
     """
     from etl.release import importer
 
@@ -57,7 +56,8 @@ def reproduce(state: State, release: str, name: str, size: str, samples_per_shar
 
     \b
     Example:
-      tol --config tol.toml reproduce data/TreeOfLife-10M
+      tol sample-data rel --images 200 --release
+      tol --config rel/tol.toml reproduce rel/release
     """
     from etl.release.reproduce import reproduce as run_reproduce
 

@@ -25,7 +25,6 @@ def sample_data(out: str, images: int, seed: int, release: bool) -> None:
       tol sample-data sample --images 2000 --seed 1
       tol --config sample/tol.toml db upgrade
       tol --config sample/tol.toml ingest inat21
-      tol sample-data rel --images 300 --release && tol --config rel/tol.toml reproduce rel/release
     """
     from etl import sampledata
 
