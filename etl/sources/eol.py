@@ -41,11 +41,15 @@ from etl.sources.eol_archives import ACCESS_SETTING, ArchiveStore
 
 NAME = "eol"
 ORDER = 1
-ROOT = SourceSetting("eol_root", "folder of EOL media cargo archives (*.tar.gz)")
+ROOT = SourceSetting("eol_root", "folder of EOL archives (*.tar.gz): the media cargo archive, or a release's "
+                                 "dataset/EOL")
 UNIT_NAME = "archives"
 INGEST_HELP = """Catalogue the members of the EOL archives under ROOT.
 
-    Archives are streamed, never extracted. ROOT defaults to the `eol_root` setting.
+    Archives are streamed, never extracted. ROOT defaults to the `eol_root` setting. Members are
+    <content_id>_<page_id>_eol-full-size-copy.jpg, or <treeoflife_id>.jpg as a published release names them:
+    those take their content and page ids from the map `tol import-release` loaded (without one they are
+    rejected, saying so).
 
     \b
     Example:
