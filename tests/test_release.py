@@ -330,3 +330,31 @@ def _members(folder: Path):
     for archive in sorted(folder.glob("*.tar.gz")):
         with tarfile.open(archive) as tar:
             yield from tar.getnames()
+
+
+def _tol(url: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "from etl.cli import main; main()", "--database-url", url, *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_import_release_command_counts_rejects_and_splits_list_shows_it(catalog_url, release_collection: Path):
+    expected = _expected(release_collection)
+    metadata = release_collection / "release" / "metadata"
+    nothing = _tol(catalog_url, "import-release")
+    assert nothing.returncode == 2 and nothing.stderr.strip().splitlines() == [
+        "Error: give --mapping, --catalog or both"]
+    absent = _tol(catalog_url, "import-release", "--mapping", str(metadata / "absent.sqlite"))
+    assert absent.returncode == 2 and "absent.sqlite does not exist" in absent.stderr
+    done = _tol(catalog_url, "-q", "import-release", "--mapping", str(metadata / "mapping.sqlite"),
+                "--catalog", str(metadata / "catalog.csv"), "--name", "published")
+    assert done.returncode == 0, done.stderr
+    assert f"rejected {len(expected['mapping_rejects']) + len(expected['catalog_rejects'])} rows" in done.stdout
+    assert "disagree on 0 ids" in done.stdout
+    listed = _tol(catalog_url, "splits", "list")
+    n_val = sum(1 for where, _ in expected["splits"].values() if where == "val")
+    n_small = sum(1 for _, small in expected["splits"].values() if small)
+    assert (f"published\trelease\ttrain {len(expected['splits']) - n_val:,}\tval {n_val:,}\t"
+            f"train_small {n_small:,}\t(0 catalogued)") in listed.stdout.splitlines()
+    again = _tol(catalog_url, "import-release", "--mapping", str(metadata / "mapping.sqlite"),
+                 "--catalog", str(metadata / "catalog.csv"), "--name", "published")
+    assert again.returncode == 0 and "nothing changed" in again.stdout

@@ -31,7 +31,7 @@ def import_release(state: State, mapping: str | None, catalog_csv: str | None, n
     from etl.release import importer
 
     summary = importer.import_release(state.engine(), name, Path(mapping) if mapping else None,
-                                   Path(catalog_csv) if catalog_csv else None)
+                                   Path(catalog_csv) if catalog_csv else None, progress=not state.quiet)
     for line in summary.lines():
         click.echo(line)
 

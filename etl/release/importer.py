@@ -18,6 +18,7 @@ from etl import bulk
 from etl.errors import TolError
 from etl.ids import split_hash
 from etl.models import ReleaseImport, ReleaseReject, SplitDefinition
+from etl.progress import Progress
 from etl.release.idmap import IDENTITY_MATCH
 from etl.release.inputs import ReleaseInputs, combine, iter_reasons, read_catalog, read_mapping
 from etl.sources.common import sha256_file
@@ -72,10 +73,12 @@ def read_inputs(mapping: Path | None, catalog: Path | None) -> ReleaseInputs:
                    read_catalog(catalog) if catalog is not None else None)
 
 
-def import_release(engine: Engine, name: str, mapping: Path | None, catalog: Path | None) -> ImportSummary:
+def import_release(engine: Engine, name: str, mapping: Path | None, catalog: Path | None, *,
+                   progress: bool = False) -> ImportSummary:
     """Load a release's identity map and split into the catalog as split definition `name` (kind `release`),
     and give catalogued images their published ids. Re-importing the same files is a no-op; other files under
-    the same name are refused (a split definition never changes)."""
+    the same name are refused (a split definition never changes). With `progress`, its two steps (reading and
+    checking the files; loading them) are shown on stderr."""
     if not re.match(NAME_PATTERN, name):
         raise TolError(f"split name {name!r} must be 1-64 letters, digits, '_', '.' or '-'")
     shas = (sha256_file(mapping) if mapping is not None and mapping.is_file() else None,
@@ -93,9 +96,12 @@ def import_release(engine: Engine, name: str, mapping: Path | None, catalog: Pat
                        "use another --name")
     if existing is not None:
         raise TolError(f"split definition {name!r} already exists (kind {existing[0]}): use another --name")
-    inputs = read_inputs(mapping, catalog)
-    with engine.begin() as connection:
-        _load(connection, summary, inputs, mapping, catalog, shas)
+    with Progress(2, "steps", f"import-release {name}", enabled=progress) as steps:
+        inputs = read_inputs(mapping, catalog)
+        steps.advance()
+        with engine.begin() as connection:
+            _load(connection, summary, inputs, mapping, catalog, shas)
+        steps.advance()
     return summary
 
 

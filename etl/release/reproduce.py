@@ -113,7 +113,8 @@ def reproduce(settings: Config, engine: Engine, folder: Path, *, name: str = "re
     made = schema.ensure_head(engine)
     if made:
         echo(made)
-    for line in importer.import_release(engine, name, files.mapping, files.catalog).lines()[:2]:
+    for line in importer.import_release(engine, name, files.mapping, files.catalog,
+                                                progress=not quiet).lines()[:2]:
         echo(f"import-release {line}")
     roots = {source.NAME: settings.path(source.ROOT.name) for source in sources.SOURCES}
     if files.eol is not None:
