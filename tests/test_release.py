@@ -23,14 +23,13 @@ from etl.errors import TolError
 from etl.plan import PlanOptions, create_plan
 from etl.release import importer
 from etl.release.inputs import (
+    CATALOG_COLUMNS,
     MapEntry,
     SplitEntry,
-    combine,
     entry_of_catalog_row,
     parse_flag,
     parse_id,
-    read_catalog,
-    read_mapping,
+    read_inputs,
     split_of_flags,
 )
 from etl.release.reproduce import reproduce
@@ -91,23 +90,55 @@ def test_difference_kinds(column, ours, published, kind, is_deliberate):
     assert (deliberate(column, kind) is not None) == is_deliberate
 
 
-def test_combine_reports_disagreements_and_takes_the_catalog_split():
-    eol = MapEntry(ID, "eol", 1, 2)
-    mapping = ({ID: eol, OTHER: MapEntry(OTHER, "eol", 3, 4)},
-               {ID: SplitEntry(ID, "train", True), OTHER: SplitEntry(OTHER, "val", False)}, [])
+def _mapping_file(path: Path, eol: list[tuple], splits_rows: list[tuple]) -> Path:
+    import sqlite3
+
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE TABLE eol (content_id INTEGER, page_id INTEGER, evobio10m_id TEXT)")
+    connection.execute("CREATE TABLE inat21 (filename TEXT, cls_name TEXT, cls_num INTEGER, evobio10m_id TEXT)")
+    connection.execute("CREATE TABLE bioscan (part INTEGER, filename TEXT, evobio10m_id TEXT)")
+    connection.execute("CREATE TABLE split (evobio10m_id TEXT, is_val INTEGER, is_train_small INTEGER)")
+    connection.executemany("INSERT INTO eol VALUES (?, ?, ?)", eol)
+    connection.executemany("INSERT INTO split VALUES (?, ?, ?)", splits_rows)
+    connection.commit()
+    connection.close()
+    return path
+
+
+def _catalog_file(path: Path, rows: list[tuple[str, str, int, int]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, CATALOG_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for split, tol_id, content, page in rows:
+            writer.writerow({**dict.fromkeys(CATALOG_COLUMNS, ""), "split": split, "treeoflife_id": tol_id,
+                             "eol_content_id": content, "eol_page_id": page, "common": "x"})
+    return path
+
+
+def test_both_inputs_report_disagreements_and_the_catalog_gives_the_split(tmp_path: Path):
     third = "22222222-3333-4444-8555-666666666666"
-    published = ({ID: eol, third: MapEntry(third, "eol", 5, 6)},
-                 {ID: SplitEntry(ID, "val", False), third: SplitEntry(third, "train", False)}, [])
-    result = combine(mapping, published)
+    fourth = "33333333-3333-4444-8555-666666666666"
+    mapping = _mapping_file(tmp_path / "mapping.sqlite", [(1, 2, ID), (3, 4, OTHER), (7, 8, fourth)],
+                            [(ID, 0, 1), (OTHER, 1, 0), (fourth, 0, 0)])
+    published = _catalog_file(tmp_path / "catalog.csv", [
+        ("val", ID, 1, 2), ("train", third, 5, 6), ("train", fourth, 9, 9)])
+    (tmp_path / "a").mkdir()
+    result = read_inputs(mapping, published, tmp_path / "a")
     reasons = sorted(d.reason for d in result.disagreements)
-    assert reasons == ["catalog.csv puts it in val, mapping.sqlite in train + train_small",
+    assert reasons == ["catalog.csv names eol (9, 9), mapping.sqlite eol (7, 8)",
+                       "catalog.csv puts it in val, mapping.sqlite in train + train_small",
                        "in catalog.csv, not in mapping.sqlite"]
-    assert result.splits == {ID: SplitEntry(ID, "val", False)}  # OTHER: in the mapping only, written by nobody
-    assert set(result.entries) == {ID, OTHER} and result.only_in_mapping == 1
-    moved = ({ID: MapEntry(ID, "eol", 9, 9)}, {ID: SplitEntry(ID, "train", False)}, [])
-    assert "catalog.csv names eol (9, 9), mapping.sqlite eol (1, 2)" in combine(mapping, moved).disagreements[0].reason
+    assert list(result.splits()) == [SplitEntry(ID, "val", False)]  # OTHER: in the mapping only
+    assert [e.treeoflife_id for e in result.entries()] == sorted([ID, OTHER, fourth])
+    assert result.only_in_mapping == 1 and result.rejects == []
+    result.close()
+    (tmp_path / "b").mkdir()
+    alone = read_inputs(mapping, None, tmp_path / "b")
+    assert list(alone.splits()) == sorted([SplitEntry(ID, "train", True), SplitEntry(OTHER, "val", False),
+                                           SplitEntry(fourth, "train", False)])
+    alone.close()
     with pytest.raises(TolError, match="give --mapping"):
-        combine(None, None)
+        read_inputs(None, None, tmp_path)
 
 
 # ============================================================================================== fixture
@@ -129,18 +160,19 @@ def _expected(collection: Path) -> dict:
     return json.loads((collection / "release" / "release.json").read_text())
 
 
-def test_readers_count_every_malformed_row_of_the_fixture(release_collection: Path):
+def test_readers_count_every_malformed_row_of_the_fixture(release_collection: Path, tmp_path: Path):
     expected = _expected(release_collection)
     metadata = release_collection / "release" / "metadata"
-    entries, split_rows, rejects = read_mapping(metadata / "mapping.sqlite")
-    assert sorted(entries) == sorted(expected["splits"])
-    assert {tol_id: [s.split, s.in_train_small] for tol_id, s in split_rows.items()} == expected["splits"]
-    assert [any(reason in r.reason for r in rejects) for reason in expected["mapping_rejects"]] == [True] * 5
-    assert len(rejects) == len(expected["mapping_rejects"])
-    entries, split_rows, rejects = read_catalog(metadata / "catalog.csv")
-    assert {tol_id: [s.split, s.in_train_small] for tol_id, s in split_rows.items()} == expected["splits"]
-    assert [any(reason in r.reason for r in rejects) for reason in expected["catalog_rejects"]] == [True] * 3
-    assert len(rejects) == len(expected["catalog_rejects"])
+    for name, mapping, published, wanted in (
+            ("mapping", metadata / "mapping.sqlite", None, expected["mapping_rejects"]),
+            ("catalog", None, metadata / "catalog.csv", expected["catalog_rejects"])):
+        (tmp_path / name).mkdir()
+        inputs = read_inputs(mapping, published, tmp_path / name)
+        assert sorted(e.treeoflife_id for e in inputs.entries()) == sorted(expected["splits"])
+        assert {s.treeoflife_id: [s.split, s.in_train_small] for s in inputs.splits()} == expected["splits"]
+        assert [any(reason in r.reason for r in inputs.rejects) for reason in wanted] == [True] * len(wanted), name
+        assert len(inputs.rejects) == len(wanted), inputs.rejects
+        inputs.close()
 
 
 def test_mapping_file_without_its_tables_is_one_error(tmp_path: Path):
@@ -149,9 +181,9 @@ def test_mapping_file_without_its_tables_is_one_error(tmp_path: Path):
     bad = tmp_path / "mapping.sqlite"
     sqlite3.connect(bad).close()
     with pytest.raises(TolError, match=r"mapping.sqlite: table eol\(content_id, page_id, evobio10m_id\)"):
-        read_mapping(bad)
+        read_inputs(bad, None, tmp_path)
     with pytest.raises(TolError, match="does not exist"):
-        read_catalog(tmp_path / "none.csv")
+        read_inputs(None, tmp_path / "none.csv", tmp_path)
 
 
 def _settings(collection: Path, url: str, tmp_path: Path) -> config.Config:
@@ -268,8 +300,11 @@ def test_import_gives_catalogued_images_their_ids_and_refuses_planned_ones(catal
     root = release_collection / "inat21" / "train"
     first = catalog.ingest(engine, "inat21", root, echo=lambda _: None)
     summary = importer.import_release(engine, "rel", metadata / "mapping.sqlite", None)
-    entries, _, _ = read_mapping(metadata / "mapping.sqlite")
-    inat = {e.treeoflife_id: (e.inat21_cls_num, e.inat21_filename) for e in entries.values() if e.source == "inat21"}
+    (tmp_path / "read").mkdir()
+    inputs = read_inputs(metadata / "mapping.sqlite", None, tmp_path / "read")
+    entries = list(inputs.entries())
+    inputs.close()
+    inat = {e.treeoflife_id: (e.inat21_cls_num, e.inat21_filename) for e in entries if e.source == "inat21"}
     with engine.connect() as connection:
         ids = dict(connection.execute(text(
             "SELECT id, inat21_cls_num || '/' || inat21_filename FROM images WHERE source = 'inat21'")).all())

@@ -8,6 +8,7 @@ listed in `release_split_members`. Rejects and disagreements are kept in `releas
 from __future__ import annotations
 
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,8 @@ from etl.ids import split_hash
 from etl.models import ReleaseImport, ReleaseReject, SplitDefinition
 from etl.progress import Progress
 from etl.release.idmap import IDENTITY_MATCH
-from etl.release.inputs import ReleaseInputs, combine, iter_reasons, read_catalog, read_mapping
+from etl.release.inputs import ReleaseInputs, iter_reasons
+from etl.release.inputs import read_inputs as read_release_inputs
 from etl.sources.common import sha256_file
 from etl.splits import NAME_PATTERN
 
@@ -67,12 +69,6 @@ class ImportSummary:
         return out
 
 
-def read_inputs(mapping: Path | None, catalog: Path | None) -> ReleaseInputs:
-    """Read and check whichever inputs are given (see etl.release.inputs.combine)."""
-    return combine(read_mapping(mapping) if mapping is not None else None,
-                   read_catalog(catalog) if catalog is not None else None)
-
-
 def import_release(engine: Engine, name: str, mapping: Path | None, catalog: Path | None, *,
                    progress: bool = False) -> ImportSummary:
     """Load a release's identity map and split into the catalog as split definition `name` (kind `release`),
@@ -96,12 +92,16 @@ def import_release(engine: Engine, name: str, mapping: Path | None, catalog: Pat
                        "use another --name")
     if existing is not None:
         raise TolError(f"split definition {name!r} already exists (kind {existing[0]}): use another --name")
-    with Progress(2, "steps", f"import-release {name}", enabled=progress) as steps:
-        inputs = read_inputs(mapping, catalog)
-        steps.advance()
-        with engine.begin() as connection:
-            _load(connection, summary, inputs, mapping, catalog, shas)
-        steps.advance()
+    with Progress(2, "steps", f"import-release {name}", enabled=progress) as steps, \
+            tempfile.TemporaryDirectory(prefix="tol-release-") as scratch:
+        inputs = read_release_inputs(mapping, catalog, Path(scratch))
+        try:
+            steps.advance()
+            with engine.begin() as connection:
+                _load(connection, summary, inputs, mapping, catalog, shas)
+            steps.advance()
+        finally:
+            inputs.close()
     return summary
 
 
@@ -113,7 +113,7 @@ def _load(connection: Connection, summary: ImportSummary, inputs: ReleaseInputs,
         ("inat21_filename", "TEXT"), ("inat21_cls_name", "TEXT"), ("inat21_cls_num", "INTEGER"),
         ("bioscan_part", "INTEGER"), ("bioscan_filename", "TEXT"), ("split_hash", "BIGINT")])
     bulk.load_rows(connection, "release_stage", MAP_COLUMNS,
-                   ((*entry, split_hash(entry.treeoflife_id)) for entry in inputs.entries.values()))
+                   ((*entry, split_hash(entry.treeoflife_id)) for entry in inputs.entries()))
     connection.exec_driver_sql("CREATE UNIQUE INDEX ix_release_stage_id ON release_stage (treeoflife_id)")
     connection.exec_driver_sql("ANALYZE release_stage")
     # Entries an earlier import mapped otherwise: the same id for another identity, or the identity to another id.
@@ -136,21 +136,27 @@ def _load(connection: Connection, summary: ImportSummary, inputs: ReleaseInputs,
         INSERT INTO release_ids ({columns}) SELECT {columns} FROM release_stage AS s
         WHERE NOT EXISTS (SELECT 1 FROM release_ids AS r WHERE r.treeoflife_id = s.treeoflife_id)
         ORDER BY s.treeoflife_id""").rowcount
-    summary.ids = len(inputs.entries) - summary.conflicts
+    summary.ids = inputs.count("map") - summary.conflicts
     summary.rekeyed = rekey_images(connection)
     definition = connection.execute(insert(SplitDefinition).values(
         name=name, kind="release", seed=0, val_percent=_percent(inputs, "val"),
         train_small_percent=_percent(inputs, "train_small"), multiplier=1, increment=0, val_threshold=0,
         train_small_threshold=0).returning(SplitDefinition.id)).scalar_one()
-    used = {row.treeoflife_id for row in inputs.splits.values()} - set(conflicts)
-    bulk.load_rows(connection, "release_split_members",
-                   ("split_definition_id", "treeoflife_id", "split", "in_train_small"),
-                   ((definition, s.treeoflife_id, s.split, int(s.in_train_small))
-                    for s in sorted(inputs.splits.values()) if s.treeoflife_id in used))
-    splits = [s for s in inputs.splits.values() if s.treeoflife_id in used]
-    summary.split_counts = {"train": sum(s.split == "train" for s in splits),
-                            "val": sum(s.split == "val" for s in splits),
-                            "train_small": sum(s.in_train_small for s in splits)}
+    bulk.create_temp_table(connection, "release_split_stage", [
+        ("treeoflife_id", bulk.ID_TYPE), ("split", "TEXT"), ("in_train_small", "INTEGER")])
+    bulk.load_rows(connection, "release_split_stage", ("treeoflife_id", "split", "in_train_small"),
+                   ((s.treeoflife_id, s.split, int(s.in_train_small)) for s in inputs.splits()))
+    # Ids in conflict with an earlier map were dropped from the stage: their split goes too.
+    connection.execute(text("""
+        INSERT INTO release_split_members (split_definition_id, treeoflife_id, split, in_train_small)
+        SELECT :d, s.treeoflife_id, s.split, s.in_train_small FROM release_split_stage AS s
+        WHERE EXISTS (SELECT 1 FROM release_stage AS r WHERE r.treeoflife_id = s.treeoflife_id)
+        ORDER BY s.treeoflife_id"""), {"d": definition})
+    counts = connection.execute(text("""
+        SELECT SUM(CASE WHEN split = 'train' THEN 1 ELSE 0 END), SUM(CASE WHEN split = 'val' THEN 1 ELSE 0 END),
+               SUM(in_train_small)
+        FROM release_split_members WHERE split_definition_id = :d"""), {"d": definition}).one()
+    summary.split_counts = dict(zip(("train", "val", "train_small"), (int(v or 0) for v in counts), strict=True))
     problems = [*inputs.rejects, *inputs.disagreements]
     summary.rejected, summary.reject_reasons = len(inputs.rejects), iter_reasons(inputs.rejects)
     summary.disagreements = len(inputs.disagreements)
@@ -164,16 +170,14 @@ def _load(connection: Connection, summary: ImportSummary, inputs: ReleaseInputs,
         connection.execute(insert(ReleaseReject), [
             {"import_name": name, "input": p.input, "location": p.location, "reason": p.reason} for p in problems])
     connection.exec_driver_sql("DROP TABLE release_stage")
+    connection.exec_driver_sql("DROP TABLE release_split_stage")
 
 
 def _percent(inputs: ReleaseInputs, which: str) -> float:
-    splits = inputs.splits.values()
-    if not splits:
-        return 0.0
+    train, val, small = inputs.count("train"), inputs.count("val"), inputs.count("train_small")
     if which == "val":
-        return round(100 * sum(s.split == "val" for s in splits) / len(splits), 4)
-    train = [s for s in splits if s.split == "train"]
-    return round(100 * sum(s.in_train_small for s in train) / len(train), 4) if train else 0.0
+        return round(100 * val / (train + val), 4) if train + val else 0.0
+    return round(100 * small / train, 4) if train else 0.0
 
 
 def rekey_images(connection: Connection) -> int:

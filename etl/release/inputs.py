@@ -11,7 +11,6 @@ import csv
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -68,17 +67,6 @@ class ReleaseReject(NamedTuple):
     input: str  # mapping, catalog or both
     location: str
     reason: str
-
-
-@dataclass
-class ReleaseInputs:
-    """What was read: the identity map, the split, the rejects, and how the inputs compare."""
-
-    entries: dict[str, MapEntry] = field(default_factory=dict)
-    splits: dict[str, SplitEntry] = field(default_factory=dict)
-    rejects: list[ReleaseReject] = field(default_factory=list)
-    disagreements: list[ReleaseReject] = field(default_factory=list)
-    only_in_mapping: int = 0
 
 
 # ============================================================================================== value rules
@@ -156,78 +144,162 @@ def _entry(source: str, tol_id: str, row: dict) -> MapEntry | str:
     return MapEntry(tol_id, "bioscan", bioscan_part=part, bioscan_filename=filename)
 
 
-# ============================================================================================== collecting
+# ============================================================================================== checking
+# Rows are checked one by one in Python (the rules above), then against each other in a scratch SQLite file
+# (duplicates, identities mapped twice, splits naming no source, the two inputs compared), so a release of
+# 10M ids is never held in memory.
+
+SCRATCH_SCHEMA = """
+CREATE TABLE map (seq INTEGER, input TEXT, location TEXT, tol_id TEXT, source TEXT, eol_content_id INTEGER,
+                  eol_page_id INTEGER, inat21_filename TEXT, inat21_cls_name TEXT, inat21_cls_num INTEGER,
+                  bioscan_part INTEGER, bioscan_filename TEXT);
+CREATE TABLE split (seq INTEGER, input TEXT, location TEXT, tol_id TEXT, split TEXT, small INTEGER);
+"""
+IDENTITY_COLUMNS = {"eol": ("eol_content_id", "eol_page_id"), "inat21": ("inat21_cls_num", "inat21_filename"),
+                    "bioscan": ("bioscan_part", "bioscan_filename")}
+ENTRY_COLUMNS = MapEntry._fields[1:]
 
 
-class _Collector:
-    """Adds entries and splits of one input, rejecting duplicate ids and identities mapped twice."""
+class ReleaseInputs:
+    """What was read from either input or both (see `read_inputs`): the identity map and split, kept in a
+    scratch SQLite file in `folder`, and the rejects and disagreements."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.entries: dict[str, MapEntry] = {}
-        self.where: dict[str, str] = {}
-        self.by_identity: dict[tuple, str] = {}
-        self.splits: dict[str, SplitEntry] = {}
+    def __init__(self, folder: Path) -> None:
+        path = folder / "release-inputs.sqlite"
+        path.unlink(missing_ok=True)  # a scratch file, only ever this read's
+        self.db = sqlite3.connect(path)
+        self.db.executescript(SCRATCH_SCHEMA)
         self.rejects: list[ReleaseReject] = []
+        self.disagreements: list[ReleaseReject] = []
+        self.only_in_mapping = 0
+        self.seq = 0
 
-    def reject(self, location: str, reason: str) -> None:
-        self.rejects.append(ReleaseReject(self.name, location, reason))
+    def close(self) -> None:
+        """Close the scratch file (its folder is the caller's)."""
+        self.db.close()
 
-    def add_entry(self, location: str, entry: MapEntry) -> bool:
-        known = self.entries.get(entry.treeoflife_id)
-        if known is not None:
-            first = self.where[entry.treeoflife_id]
-            self.reject(location, f"duplicate treeoflife_id {entry.treeoflife_id} (first at {first})")
-            return False
-        other = self.by_identity.get(entry.identity)
-        if other is not None:
-            self.reject(location, f"identity mapped twice: {_identity_text(entry)} is already {other}")
-            return False
-        self.entries[entry.treeoflife_id] = entry
-        self.where[entry.treeoflife_id] = location
-        self.by_identity[entry.identity] = entry.treeoflife_id
-        return True
+    def reject(self, input_name: str, location: str, reason: str) -> None:
+        """Record a row that is not imported."""
+        self.rejects.append(ReleaseReject(input_name, location, reason))
+
+    def add_entry(self, input_name: str, location: str, entry: MapEntry, split: str | None = None) -> None:
+        """Stage one identity (and, for the catalog, the split of its row under the same sequence number)."""
+        self.seq += 1
+        self.db.execute("INSERT INTO map VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (self.seq, input_name, location, *entry))
+        if split is not None:
+            self.db.execute("INSERT INTO split VALUES (?, ?, ?, ?, ?, 0)",
+                            (self.seq, input_name, location, entry.treeoflife_id, split))
+
+    def add_split(self, input_name: str, location: str, tol_id: str, split: str, small: bool) -> None:
+        """Stage one split row."""
+        self.seq += 1
+        self.db.execute("INSERT INTO split VALUES (?, ?, ?, ?, ?, ?)",
+                        (self.seq, input_name, location, tol_id, split, int(small)))
+
+    # ------------------------------------------------------------------------------------------ checks
+
+    def check(self, input_name: str) -> None:
+        """Reject, within one input, duplicate ids, identities mapped twice, split rows naming no source and
+        train_small rows repeating no train row; what remains is one identity and one split per id."""
+        self.db.execute("CREATE INDEX IF NOT EXISTS ix_map_id ON map (input, tol_id, seq)")
+        self.db.execute("CREATE INDEX IF NOT EXISTS ix_split_id ON split (input, tol_id, seq)")
+        self._drop(input_name, "map", "PARTITION BY m.tol_id", "duplicate treeoflife_id {id} (first at {first})")
+        for source, (a, b) in IDENTITY_COLUMNS.items():
+            self._drop(input_name, "map", f"PARTITION BY m.{a}, m.{b}",
+                       f"identity mapped twice: {source} ({{a}}, {{b}}) is already {{first_id}}",
+                       where=f"m.source = '{source}'", identity=(a, b))
+        if input_name == "catalog":  # a catalog row's split goes with its row
+            self.db.execute("DELETE FROM split WHERE input = 'catalog' AND split <> 'train_small' AND seq NOT IN "
+                            "(SELECT seq FROM map WHERE input = 'catalog')")
+            rows = self.db.execute("""
+                SELECT s.seq, s.location, s.tol_id FROM split AS s
+                WHERE s.input = 'catalog' AND s.split = 'train_small' AND NOT EXISTS (
+                    SELECT 1 FROM split AS t WHERE t.input = 'catalog' AND t.tol_id = s.tol_id AND t.split = 'train')
+                ORDER BY s.seq""").fetchall()
+            for _, location, tol_id in rows:
+                self.reject("catalog", location, f"train_small row {tol_id} repeats no train row")
+            self._delete("split", [row[0] for row in rows])
+            self._drop("catalog", "split", "PARTITION BY m.tol_id", "duplicate train_small row {id}",
+                       where="m.split = 'train_small'")
+        else:
+            rows = self.db.execute("""
+                SELECT s.seq, s.location, s.tol_id FROM split AS s WHERE s.input = 'mapping' AND NOT EXISTS (
+                    SELECT 1 FROM map AS m WHERE m.input = 'mapping' AND m.tol_id = s.tol_id)
+                ORDER BY s.seq""").fetchall()
+            for _, location, tol_id in rows:
+                self.reject("mapping", location,
+                            f"split row names no source: {tol_id} is in no eol, inat21 or bioscan row")
+            self._delete("split", [row[0] for row in rows])
+            self._drop("mapping", "split", "PARTITION BY m.tol_id",
+                       "duplicate treeoflife_id {id} in the split table")
+
+    def _drop(self, input_name: str, table: str, partition: str, reason: str, *, where: str = "1 = 1",
+              identity: tuple[str, str] | None = None) -> None:
+        """Reject and delete every row of `table` after the first of its partition."""
+        pair = f"m.{identity[0]} AS a, m.{identity[1]} AS b" if identity else "NULL AS a, NULL AS b"
+        rows = self.db.execute(f"""
+            SELECT d.seq, d.location, d.tol_id, f.location, f.tol_id, d.a, d.b FROM (
+                SELECT m.seq, m.location, m.tol_id, {pair},
+                       ROW_NUMBER() OVER ({partition} ORDER BY m.seq) AS n,
+                       FIRST_VALUE(m.seq) OVER ({partition} ORDER BY m.seq) AS first_seq
+                FROM {table} AS m WHERE m.input = ? AND {where}) AS d
+            JOIN {table} AS f ON f.seq = d.first_seq
+            WHERE d.n > 1 ORDER BY d.seq""", (input_name,)).fetchall()
+        for _, location, tol_id, first, first_id, a, b in rows:
+            self.reject(input_name, location, reason.format(id=tol_id, first=first, first_id=first_id, a=a, b=b))
+        self._delete(table, [row[0] for row in rows])
+
+    def _delete(self, table: str, seqs: list[int]) -> None:
+        self.db.executemany(f"DELETE FROM {table} WHERE seq = ?", [(seq,) for seq in seqs])
+
+    # ------------------------------------------------------------------------------------------ results
+
+    def entries(self) -> Iterator[MapEntry]:
+        """The identity map, in id order."""
+        for row in self.db.execute(f"SELECT tol_id, {', '.join(ENTRY_COLUMNS)} FROM final_map ORDER BY tol_id"):
+            yield MapEntry(*row)
+
+    def splits(self) -> Iterator[SplitEntry]:
+        """The split, in id order."""
+        for tol_id, split, small in self.db.execute("SELECT tol_id, split, small FROM final_split ORDER BY tol_id"):
+            yield SplitEntry(tol_id, split, bool(small))
+
+    def count(self, what: str) -> int:
+        """How many ids the map holds (`map`), or the split puts in `train`, `val` or `train_small`."""
+        query = {"map": "SELECT COUNT(*) FROM final_map",
+                 "train": "SELECT COUNT(*) FROM final_split WHERE split = 'train'",
+                 "val": "SELECT COUNT(*) FROM final_split WHERE split = 'val'",
+                 "train_small": "SELECT COUNT(*) FROM final_split WHERE small = 1"}[what]
+        return int(self.db.execute(query).fetchone()[0])
 
 
-def _identity_text(entry: MapEntry) -> str:
-    source, *parts = entry.identity
-    return f"{source} ({', '.join(map(str, parts))})"
-
-
-def read_mapping(path: Path) -> tuple[dict[str, MapEntry], dict[str, SplitEntry], list[ReleaseReject]]:
-    """The identity map and split of a release's `mapping.sqlite`, with the rows that were rejected."""
-    collector = _Collector("mapping")
+def read_mapping(path: Path, inputs: ReleaseInputs) -> None:
+    """Stage the identity map and split of a release's `mapping.sqlite`, rejecting malformed rows."""
     for table, location, row in _mapping_rows(path):
         if table == "split":
             continue
         tol_id = parse_id(row["evobio10m_id"])
         if tol_id is None:
-            collector.reject(location, f"malformed treeoflife_id {row['evobio10m_id']!r}")
+            inputs.reject("mapping", location, f"malformed treeoflife_id {row['evobio10m_id']!r}")
             continue
-        renamed = {f"{table}_{k}": v for k, v in row.items()}
-        entry = _entry(table, tol_id, renamed)
+        entry = _entry(table, tol_id, {f"{table}_{k}": v for k, v in row.items()})
         if isinstance(entry, str):
-            collector.reject(location, entry)
+            inputs.reject("mapping", location, entry)
             continue
-        collector.add_entry(location, entry)
+        inputs.add_entry("mapping", location, entry)
     for _, location, row in _mapping_rows(path, only="split"):
         tol_id = parse_id(row["evobio10m_id"])
         if tol_id is None:
-            collector.reject(location, f"malformed treeoflife_id {row['evobio10m_id']!r}")
+            inputs.reject("mapping", location, f"malformed treeoflife_id {row['evobio10m_id']!r}")
             continue
         split = split_of_flags(row["is_val"], row["is_train_small"])
         if split is None:
-            collector.reject(location, f"unknown split value is_val={row['is_val']!r}, "
-                                       f"is_train_small={row['is_train_small']!r}")
+            inputs.reject("mapping", location, f"unknown split value is_val={row['is_val']!r}, "
+                                               f"is_train_small={row['is_train_small']!r}")
             continue
-        if tol_id not in collector.entries:
-            collector.reject(location, f"split row names no source: {tol_id} is in no eol, inat21 or bioscan row")
-            continue
-        if tol_id in collector.splits:
-            collector.reject(location, f"duplicate treeoflife_id {tol_id} in the split table")
-            continue
-        collector.splits[tol_id] = SplitEntry(tol_id, *split)
-    return collector.entries, collector.splits, collector.rejects
+        inputs.add_split("mapping", location, tol_id, *split)
+    inputs.check("mapping")
 
 
 def _mapping_rows(path: Path, only: str | None = None) -> Iterator[tuple[str, str, dict]]:
@@ -252,38 +324,27 @@ def _mapping_rows(path: Path, only: str | None = None) -> Iterator[tuple[str, st
         connection.close()
 
 
-def read_catalog(path: Path) -> tuple[dict[str, MapEntry], dict[str, SplitEntry], list[ReleaseReject]]:
-    """The identity map and split of a release's `catalog.csv` (train_small rows repeat train rows), with the
-    rows that were rejected."""
-    collector = _Collector("catalog")
-    small: list[tuple[str, str]] = []
+def read_catalog(path: Path, inputs: ReleaseInputs) -> None:
+    """Stage the identity map and split of a release's `catalog.csv` (train_small rows repeat train rows),
+    rejecting malformed rows."""
     for location, row in catalog_rows(path):
         split = (row.get("split") or "").strip()
         if split not in CATALOG_SPLITS:
-            collector.reject(location, f"unknown split value {split!r}")
+            inputs.reject("catalog", location, f"unknown split value {split!r}")
             continue
         tol_id = parse_id(row.get("treeoflife_id"))
         if tol_id is None:
-            collector.reject(location, f"malformed treeoflife_id {row.get('treeoflife_id')!r}")
+            inputs.reject("catalog", location, f"malformed treeoflife_id {row.get('treeoflife_id')!r}")
             continue
         entry = entry_of_catalog_row(row)
         if isinstance(entry, str):
-            collector.reject(location, entry)
+            inputs.reject("catalog", location, entry)
             continue
         if split == "train_small":
-            small.append((location, tol_id))
-            continue
-        if collector.add_entry(location, entry):
-            collector.splits[tol_id] = SplitEntry(tol_id, split, False)
-    for location, tol_id in small:
-        known = collector.splits.get(tol_id)
-        if known is None or known.split != "train":
-            collector.reject(location, f"train_small row {tol_id} repeats no train row")
-        elif known.in_train_small:
-            collector.reject(location, f"duplicate train_small row {tol_id}")
+            inputs.add_split("catalog", location, tol_id, split, True)
         else:
-            collector.splits[tol_id] = known._replace(in_train_small=True)
-    return collector.entries, collector.splits, collector.rejects
+            inputs.add_entry("catalog", location, entry, split)
+    inputs.check("catalog")
 
 
 def catalog_rows(path: Path) -> Iterator[tuple[str, dict[str, str]]]:
@@ -305,9 +366,8 @@ def catalog_rows(path: Path) -> Iterator[tuple[str, dict[str, str]]]:
 # ============================================================================================== both
 
 
-def combine(mapping: tuple[dict[str, MapEntry], dict[str, SplitEntry], list[ReleaseReject]] | None,
-            catalog: tuple[dict[str, MapEntry], dict[str, SplitEntry], list[ReleaseReject]] | None) -> ReleaseInputs:
-    """One identity map and split from either input or both.
+def read_inputs(mapping: Path | None, catalog: Path | None, folder: Path) -> ReleaseInputs:
+    """Read, check and combine whichever inputs are given, with a scratch file in `folder`.
 
     With both, `mapping.sqlite` is the identity map (it lists every image, the catalog only those written) and
     `catalog.csv` is the split (what the release wrote, after its exclusions): an id of the mapping that the
@@ -316,30 +376,71 @@ def combine(mapping: tuple[dict[str, MapEntry], dict[str, SplitEntry], list[Rele
     catalog's split is used, a row the mapping lacks or contradicts is not."""
     if mapping is None and catalog is None:
         raise TolError("give --mapping, --catalog or both")
-    result = ReleaseInputs()
-    if mapping is None or catalog is None:
-        entries, splits, rejects = mapping or catalog  # type: ignore[misc]
-        result.entries, result.splits, result.rejects = dict(entries), dict(splits), list(rejects)
-        return result
-    result.entries = dict(mapping[0])
-    result.rejects = [*mapping[2], *catalog[2]]
-    for tol_id, entry in catalog[0].items():
-        known = result.entries.get(tol_id)
-        if known is None:
-            result.disagreements.append(ReleaseReject("both", tol_id, "in catalog.csv, not in mapping.sqlite"))
-            continue
-        if known.identity != entry.identity:
-            result.disagreements.append(ReleaseReject(
-                "both", tol_id, f"catalog.csv names {_identity_text(entry)}, mapping.sqlite {_identity_text(known)}"))
-            continue
-        published, mapped = catalog[1][tol_id], mapping[1].get(tol_id)
-        if mapped is not None and published[1:] != mapped[1:]:
-            result.disagreements.append(ReleaseReject(
-                "both", tol_id, f"catalog.csv puts it in {_split_text(published)}, mapping.sqlite in "
-                                f"{_split_text(mapped)}"))
-        result.splits[tol_id] = published
-    result.only_in_mapping = sum(1 for tol_id in result.entries if tol_id not in catalog[0])
-    return result
+    inputs = ReleaseInputs(folder)
+    try:
+        if mapping is not None:
+            read_mapping(mapping, inputs)
+        if catalog is not None:
+            read_catalog(catalog, inputs)
+        _combine(inputs, mapping is not None, catalog is not None)
+    except BaseException:
+        inputs.close()
+        raise
+    return inputs
+
+
+def _combine(inputs: ReleaseInputs, has_mapping: bool, has_catalog: bool) -> None:
+    db = inputs.db
+    columns = ", ".join(("tol_id", *ENTRY_COLUMNS))
+    map_input = "mapping" if has_mapping else "catalog"
+    db.execute(f"CREATE TABLE final_map AS SELECT {columns} FROM map WHERE input = ? ORDER BY tol_id", (map_input,))
+    db.execute("CREATE UNIQUE INDEX ix_final_map ON final_map (tol_id)")
+    split_input = "catalog" if has_catalog else "mapping"
+    db.execute(f"""
+        CREATE TABLE final_split AS
+        SELECT s.tol_id, s.split, CASE WHEN {'EXISTS (SELECT 1 FROM split AS t WHERE t.input = s.input AND '
+                                            "t.tol_id = s.tol_id AND t.split = 'train_small')"
+                                            if has_catalog else 's.small'} THEN 1 ELSE 0 END AS small
+        FROM split AS s WHERE s.input = ? AND s.split <> 'train_small' ORDER BY s.tol_id""", (split_input,))
+    db.execute("CREATE UNIQUE INDEX ix_final_split ON final_split (tol_id)")
+    if not (has_mapping and has_catalog):
+        return
+    identity = " AND ".join(f"COALESCE(c.{column}, '') = COALESCE(m.{column}, '')"
+                            for column in ("source", *(c for pair in IDENTITY_COLUMNS.values() for c in pair)))
+    for (tol_id,) in db.execute("""
+            SELECT c.tol_id FROM map AS c WHERE c.input = 'catalog'
+              AND NOT EXISTS (SELECT 1 FROM final_map AS m WHERE m.tol_id = c.tol_id)
+            ORDER BY c.tol_id""").fetchall():
+        inputs.disagreements.append(ReleaseReject("both", tol_id, "in catalog.csv, not in mapping.sqlite"))
+    moved = db.execute(f"""
+        SELECT c.tol_id, {', '.join(f'c.{x}' for x in ENTRY_COLUMNS)}, {', '.join(f'm.{x}' for x in ENTRY_COLUMNS)}
+        FROM map AS c JOIN final_map AS m ON m.tol_id = c.tol_id
+        WHERE c.input = 'catalog' AND NOT ({identity}) ORDER BY c.tol_id""").fetchall()
+    width = len(ENTRY_COLUMNS)
+    for row in moved:
+        published, mapped = MapEntry(row[0], *row[1:1 + width]), MapEntry(row[0], *row[1 + width:])
+        inputs.disagreements.append(ReleaseReject(
+            "both", row[0], f"catalog.csv names {_identity_text(published)}, mapping.sqlite {_identity_text(mapped)}"))
+    for tol_id, split, small, mapped_split, mapped_small in db.execute("""
+            SELECT f.tol_id, f.split, f.small, s.split, s.small FROM final_split AS f
+            JOIN split AS s ON s.input = 'mapping' AND s.tol_id = f.tol_id
+            WHERE f.split <> s.split OR f.small <> s.small ORDER BY f.tol_id""").fetchall():
+        inputs.disagreements.append(ReleaseReject(
+            "both", tol_id, f"catalog.csv puts it in {_split_text(SplitEntry(tol_id, split, bool(small)))}, "
+                            f"mapping.sqlite in {_split_text(SplitEntry(tol_id, mapped_split, bool(mapped_small)))}"))
+    # Only ids of the map, under the identity the map gives, keep their catalog split.
+    db.execute(f"""DELETE FROM final_split
+                   WHERE NOT EXISTS (SELECT 1 FROM final_map AS m WHERE m.tol_id = final_split.tol_id)
+                   OR EXISTS (SELECT 1 FROM map AS c JOIN final_map AS m ON m.tol_id = c.tol_id
+                              WHERE c.input = 'catalog' AND c.tol_id = final_split.tol_id AND NOT ({identity}))""")
+    inputs.only_in_mapping = int(db.execute("""
+        SELECT COUNT(*) FROM final_map AS m
+        WHERE NOT EXISTS (SELECT 1 FROM map AS c WHERE c.input = 'catalog' AND c.tol_id = m.tol_id)""").fetchone()[0])
+
+
+def _identity_text(entry: MapEntry) -> str:
+    source, *parts = entry.identity
+    return f"{source} ({', '.join(map(str, parts))})"
 
 
 def _split_text(entry: SplitEntry) -> str:
