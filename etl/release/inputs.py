@@ -204,6 +204,8 @@ class ReleaseInputs:
         train_small rows repeating no train row; what remains is one identity and one split per id."""
         self.db.execute("CREATE INDEX IF NOT EXISTS ix_map_id ON map (input, tol_id, seq)")
         self.db.execute("CREATE INDEX IF NOT EXISTS ix_split_id ON split (input, tol_id, seq)")
+        self.db.execute("CREATE INDEX IF NOT EXISTS ix_map_seq ON map (seq)")
+        self.db.execute("CREATE INDEX IF NOT EXISTS ix_split_seq ON split (seq)")
         self._drop(input_name, "map", "PARTITION BY m.tol_id", "duplicate treeoflife_id {id} (first at {first})")
         for source, (a, b) in IDENTITY_COLUMNS.items():
             self._drop(input_name, "map", f"PARTITION BY m.{a}, m.{b}",
