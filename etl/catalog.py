@@ -29,6 +29,7 @@ from etl.errors import TolError
 from etl.models import IngestRun
 from etl.parallel import ordered_map
 from etl.progress import Progress
+from etl.release import idmap
 from etl.sources.common import STAGE_COLUMNS, Reject, UnitResult
 from etl.staging import STAGE, IngestSummary, RejectWriter, analyze_images, load_staged
 
@@ -159,6 +160,8 @@ def load_listing(
                 # a source with metadata needs the staging table to check images against their records.
                 direct = metadata is None and connection.execute(
                     text("SELECT 1 FROM images WHERE source = :s LIMIT 1"), {"s": source}).first() is None
+                # A release map translates ids in the staging table (etl/release/idmap.py).
+                direct = direct and not idmap.has_map(connection, source)
                 bar = stack.enter_context(Progress(total=units_total,
                                                    unit=sources.by_name(source).UNIT_NAME.split()[-1],
                                                    desc=source, enabled=progress))
@@ -171,6 +174,12 @@ def load_listing(
                     fill_stage = functools.partial(_stream_into, results, rejects, top_rejects, bar, direct=False)
                     if not (direct and _load_directly(connection, summary, fill_directly, rejects)):
                         load_staged(connection, summary, fill_stage, rejects, metadata)
+                if source == "eol" and direct:
+                    # No map (else the rows were staged): release-layout members are rejected.
+                    removed = idmap.apply_to_listing(connection, "images", source, rejects.add,
+                                                     "AND images.source = 'eol'")
+                    summary.listed -= removed
+                    summary.added -= removed
                 rejects.flush()
                 summary.rejected = rejects.count
                 summary.reject_examples = rejects.examples

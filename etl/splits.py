@@ -101,6 +101,8 @@ def create(engine: Engine, name: str, seed: int = 17, val_percent: float = 5.0,
     params = parameters(seed, val_percent, train_small_percent)
     with engine.begin() as connection:
         row = connection.execute(select(SplitDefinition.__table__).where(SplitDefinition.name == name)).first()
+        if row is not None and row.kind != "hash":
+            raise TolError(f"split {name!r} already exists as a {row.kind} split: use a new name")
         if row is not None:
             if (row.seed, row.val_threshold, row.train_small_threshold) == (
                     params.seed, params.val_threshold, params.train_small_threshold):
@@ -113,6 +115,19 @@ def create(engine: Engine, name: str, seed: int = 17, val_percent: float = 5.0,
             increment=params.increment, val_threshold=params.val_threshold,
             train_small_threshold=params.train_small_threshold))
     return params, True
+
+
+def release_counts(engine: Engine, definition_id: int) -> dict[str, int]:
+    """Images a `release` definition lists per split (train_small within train), and how many of them are
+    catalogued (present)."""
+    with engine.connect() as connection:
+        row = connection.execute(text("""
+            SELECT SUM(CASE WHEN m.split = 'train' THEN 1 ELSE 0 END), SUM(CASE WHEN m.split = 'val' THEN 1 ELSE 0 END),
+                   SUM(m.in_train_small),
+                   SUM(CASE WHEN EXISTS (SELECT 1 FROM images AS i WHERE i.id = m.treeoflife_id
+                                         AND i.status = 'present') THEN 1 ELSE 0 END)
+            FROM release_split_members AS m WHERE m.split_definition_id = :d"""), {"d": definition_id}).one()
+    return dict(zip(("train", "val", "train_small", "catalogued"), (int(v or 0) for v in row), strict=True))
 
 
 def get(engine: Engine, name: str) -> SplitDefinition:
@@ -146,7 +161,9 @@ class SplitReport:
     def lines(self) -> list[str]:
         """What `tol splits show` prints: the definition, a table of counts, and the val species check."""
         d = self.definition
-        out = [f"split {d.name}: seed {d.seed}, val {d.val_percent:g} %, train_small {d.train_small_percent:g} %",
+        out = [f"split {d.name}: seed {d.seed}, val {d.val_percent:g} %, train_small {d.train_small_percent:g} %"
+               if d.kind == "hash" else f"split {d.name}: imported release (tol import-release), "
+               f"val {d.val_percent:g} %, train_small {d.train_small_percent:g} % of train",
                f"{'split':<12} {'source':<8} {'kingdom':<20} {'images':>10}"]
         out += [f"{split:<12} {source:<8} {kingdom:<20} {count:>10,}" for split, source, kingdom, count in self.counts]
         out.append(f"val species never in train: {self.val_species_not_in_train} of {self.val_species}")

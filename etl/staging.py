@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from etl import bulk, sources
 from etl.models import IngestReject
+from etl.release import idmap
 from etl.sources.common import STAGE_COLUMNS, Reject
 
 COMMON_STAGE_TYPES = {"id": bulk.ID_TYPE, "path": "TEXT", "byte_size": "BIGINT", "split_hash": "BIGINT",
@@ -116,6 +117,8 @@ def load_staged(connection: Connection, summary: IngestSummary, fill: Callable[[
         connection.exec_driver_sql(f"CREATE INDEX ix_{STAGE}_id ON {STAGE} (id)")
     connection.exec_driver_sql(f"ANALYZE {STAGE}")
     connection.exec_driver_sql("ANALYZE images")
+    # A published release's map: published ids, and EOL ids of members named by treeoflife_id.
+    idmap.apply_to_listing(connection, STAGE, summary.source, rejects.add)
     _drop_duplicates(connection, rejects)
     checker = sources.by_name(summary.source).METADATA
     if checker is not None and metadata is not None:

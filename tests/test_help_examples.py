@@ -38,12 +38,20 @@ PLACEHOLDERS = {
     "/data/bioscan/metadata.jsonld": "bioscan/BIOSCAN_Insect_Dataset_metadata.jsonld",
     # The catalog-free check reads any downloaded shards: here, those of the written plan main-train.
     "downloads/shard-{000003..000031}.tar": "shards/main-train/shard-{000000..000000}.tar",
+    # A published release's folder: the release fixture of a sample collection (`tol sample-data --release`),
+    # made by the line before; its plans are those `tol reproduce` makes.
+    "TreeOfLife-10M/metadata/": "rel/release/metadata/",
+    "compare release-train": "compare main-val",
 }
 PG_EXAMPLE_URL = "postgresql+psycopg://postgres@127.0.0.1/tol"
 
 # Blocks that make their own catalog and shards: they start in a folder with neither.
-FRESH = {"run", "demo", "tol"}
-SLOW = {"run", "demo", "tol"}
+FRESH = {"run", "demo", "tol", "reproduce", "import-release"}
+SLOW = {"run", "demo", "tol", "reproduce"}
+# Blocks whose examples name a published release: the fixture is made first.
+RELEASE_FIXTURE = {"import-release": "tol sample-data rel --images 200 --release && tol db upgrade",
+                   "catalog compare": (
+    "tol sample-data rel --images 200 --release && tol catalog export main-val --out rel/release/metadata/catalog.csv")}
 
 
 def _walk(command: click.Command, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:
@@ -125,6 +133,8 @@ def _block_folder(name: str, base: Path, sample_collection: Path, tmp_path: Path
                                   for name in BLOCKS])
 def test_help_example_runs(name: str, prepared_folder: Path, sample_collection: Path, tmp_path: Path, request):
     folder = _block_folder(name, prepared_folder, sample_collection, tmp_path)
+    if name in RELEASE_FIXTURE:
+        assert _shell(RELEASE_FIXTURE[name], folder).returncode == 0
     for line in BLOCKS[name]:
         if line in NOT_RUNNABLE:
             continue

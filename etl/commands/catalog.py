@@ -1,4 +1,4 @@
-"""`tol catalog`: export what was written."""
+"""`tol catalog`: export what was written; compare it with a published catalog."""
 
 from __future__ import annotations
 
@@ -26,11 +26,12 @@ def export_format(given: str | None, out: Path) -> str:
 
 @click.group("catalog", cls=TolGroup)
 def catalog_group() -> None:
-    """Export what was written.
+    """Export what was written, or compare it with a published catalog.csv.
 
     \b
     Example:
       tol catalog export main-train --format parquet --out catalog-train.parquet
+      tol catalog export main-train --out catalog-train.csv && tol catalog compare main-train catalog-train.csv
     """
 
 
@@ -52,3 +53,29 @@ def catalog_export(state: State, plan: str, fmt: str, out: str) -> None:
     fmt = export_format(fmt, Path(out))
     count = export.export(state.engine(), plan, fmt, Path(out), progress=not state.quiet)
     click.echo(f"wrote {count:,} rows to {out}")
+
+
+@catalog_group.command("compare")
+@click.argument("plan")
+@click.argument("published", type=click.Path(dir_okay=False))
+@click.option("--strict", is_flag=True,
+              help="Exit 3 when anything differs beyond the deliberate differences of docs/differences.md.")
+@pass_state
+def catalog_compare(state: State, plan: str, published: str, strict: bool) -> None:
+    """Compare the written samples of PLAN with a published catalog.csv: per column and per source, how many
+    rows agree, and examples of each kind of difference (ids and splits must agree; name columns may differ as
+    docs/differences.md documents).
+
+    \b
+    Example:
+      tol catalog compare release-train TreeOfLife-10M/metadata/catalog.csv --strict
+    """
+    from etl import compare
+    from etl.errors import WorkLeftError
+
+    result = compare.compare(state.engine(), plan, Path(published))
+    for line in result.lines():
+        click.echo(line)
+    if strict and result.undocumented():
+        raise WorkLeftError(f"plan {plan} differs from {published} in {result.undocumented():,} rows or values "
+                            "beyond the documented differences (see above)")

@@ -11,7 +11,10 @@ import click
 @click.argument("out", type=click.Path(file_okay=False))
 @click.option("--images", default=5000, show_default=True, help="About how many images to write.")
 @click.option("--seed", default=0, show_default=True, help="Same seed, same bytes.")
-def sample_data(out: str, images: int, seed: int) -> None:
+@click.option("--release", is_flag=True,
+              help="Also write OUT/release: a published-release-shaped fixture (mapping.sqlite, catalog.csv, EOL "
+                   "archives of <treeoflife_id>.jpg) made from the collection, for tol import-release / reproduce.")
+def sample_data(out: str, images: int, seed: int, release: bool) -> None:
     """Write a sample collection laid out like the real iNat21, EOL and BIOSCAN-1M trees into OUT.
 
     Includes every reference file the later stages read, a `tol.toml` pointing at all of it, and
@@ -27,5 +30,10 @@ def sample_data(out: str, images: int, seed: int) -> None:
 
     expected = sampledata.generate(out, images=images, seed=seed)
     total = sum(expected.catalogued.values())
+    if release:
+        from etl.sampledata import release as release_fixture
+
+        made = release_fixture.write(out, seed=seed)
+        click.echo(f"wrote a release fixture of {len(made['splits'])} ids to {Path(out) / 'release'}")
     click.echo(f"wrote {total} catalogable images ({', '.join(f'{k} {v}' for k, v in expected.catalogued.items())})"
                f" and reference files to {out}; config: {Path(out) / 'tol.toml'}")

@@ -54,7 +54,13 @@ def splits_list(state: State) -> None:
     """
     from etl import splits
 
-    for d in splits.list_definitions(state.engine()):
+    engine = state.engine()
+    for d in splits.list_definitions(engine):
+        if d.kind == "release":
+            counts = splits.release_counts(engine, d.id)
+            click.echo(f"{d.name}\trelease\ttrain {counts['train']:,}\tval {counts['val']:,}\t"
+                       f"train_small {counts['train_small']:,}\t({counts['catalogued']:,} catalogued)")
+            continue
         click.echo(f"{d.name}\tseed {d.seed}\tval {d.val_percent:g} %\ttrain_small {d.train_small_percent:g} %")
 
 

@@ -1,5 +1,10 @@
-"""EOL media cargo archives: ``<root>/*.tar.gz`` whose members are
-``<content_id>_<page_id>_eol-full-size-copy.jpg``.
+"""EOL archives: ``<root>/*.tar.gz`` whose members are ``<content_id>_<page_id>_eol-full-size-copy.jpg`` (the
+media cargo archive) or ``<treeoflife_id>.jpg`` (the published release's `dataset/EOL/image_set_NN.tar.gz`).
+
+A release-layout member's content and page ids come from the release map (`tol import-release`): the ingest
+fills them in when it merges the listing and rejects members the map lacks; with no map imported it refuses
+such members (etl/release/idmap.py). Both layouts may share a root once a map is imported: each member then
+has the published id where the map has one, and the same image in both forms is one identity (a duplicate).
 
 Archives are read as gzip streams, never extracted. For each member we keep where its bytes start in the
 uncompressed tar stream, so the write stage can seek straight to it (etl/sources/eol_archives.py).
@@ -36,11 +41,15 @@ from etl.sources.eol_archives import ACCESS_SETTING, ArchiveStore
 
 NAME = "eol"
 ORDER = 1
-ROOT = SourceSetting("eol_root", "folder of EOL media cargo archives (*.tar.gz)")
+ROOT = SourceSetting("eol_root", "folder of EOL archives (*.tar.gz): the media cargo archive, or a release's "
+                                 "dataset/EOL")
 UNIT_NAME = "archives"
 INGEST_HELP = """Catalogue the members of the EOL archives under ROOT.
 
-    Archives are streamed, never extracted. ROOT defaults to the `eol_root` setting.
+    Archives are streamed, never extracted. ROOT defaults to the `eol_root` setting. Members are
+    <content_id>_<page_id>_eol-full-size-copy.jpg, or <treeoflife_id>.jpg as a published release names them:
+    those take their content and page ids from the map `tol import-release` loaded (without one they are
+    rejected, saying so).
 
     \b
     Example:
@@ -61,20 +70,22 @@ MEMBER_PATTERN = re.compile(r"^(\d+)_(\d+)_eol.*jpg$")
 HF_MEMBER_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.jpg$")
 
 
-def parse_member(name: str) -> tuple[int, int]:
-    """(content id, page id) of a member name; ValueError saying why it does not match.
+def parse_member(name: str) -> tuple[int, int] | str:
+    """(content id, page id) of a media-cargo member name, or the treeoflife_id of a release-layout member
+    (`<treeoflife_id>.jpg`, whose ids come from the imported release map); ValueError saying why it is neither.
 
     >>> parse_member("12784812_51655800_eol-full-size-copy.jpg")
     (12784812, 51655800)
+    >>> parse_member("image_set_01/0f3c1b2e-9d4a-4b1e-8c3d-5a6b7c8d9e0f.jpg")
+    '0f3c1b2e-9d4a-4b1e-8c3d-5a6b7c8d9e0f'
     """
     basename = name.rsplit("/", 1)[-1]
     match = MEMBER_PATTERN.match(basename)
     if match:
         return int(match.group(1)), int(match.group(2))
     if HF_MEMBER_PATTERN.match(basename):
-        raise ValueError("member is named by treeoflife_id (Hugging Face release form); this needs the "
-                         "published mapping and is not supported")
-    raise ValueError("member name is not <content_id>_<page_id>_eol-full-size-copy.jpg")
+        return basename[:-len(".jpg")]
+    raise ValueError("member name is not <content_id>_<page_id>_eol-full-size-copy.jpg nor <treeoflife_id>.jpg")
 
 
 def list_units(root: Path) -> tuple[list[str], list[Reject]]:
@@ -106,7 +117,7 @@ def scan_unit(root: str, unit: str, check_images: bool = True) -> UnitResult:
                         result.rejects.append(Reject(where, "archive member is not a regular file"))
                     continue
                 try:
-                    content_id, page_id = parse_member(member.name)
+                    parsed = parse_member(member.name)
                 except ValueError as exc:
                     result.rejects.append(Reject(where, str(exc)))
                     continue
@@ -118,6 +129,13 @@ def scan_unit(root: str, unit: str, check_images: bool = True) -> UnitResult:
                     if fatal:
                         result.rejects.append(Reject(where, fatal))
                         continue
+                if isinstance(parsed, str):
+                    # Release layout: the id is the name; content and page ids come from the release map when
+                    # the listing is merged (etl/release/idmap.py), which rejects members it lacks.
+                    result.rows.append(make_row(parsed, unit, member.size, suspect, member=member.name,
+                                                member_offset=member.offset_data))
+                    continue
+                content_id, page_id = parsed
                 result.rows.append(make_row(
                     eol_image_id(content_id, page_id), unit, member.size, suspect,
                     member=member.name, member_offset=member.offset_data,
