@@ -125,3 +125,11 @@ WHERE plan_id = :plan AND state = 'failed'
 -- The shards in hand, per worker, with when each was claimed and until when its lease runs (for status --watch).
 SELECT worker, shard_index, claimed_at, lease_until FROM shards
 WHERE plan_id = :plan AND state = 'claimed' ORDER BY worker, shard_index
+
+-- name: lock_claims
+-- PostgreSQL: no claim, renewal or commit until this transaction ends (a migration checking for live claims).
+LOCK TABLE shards IN SHARE MODE
+
+-- name: live_claims
+-- Claims whose lease has not run out: workers are writing (or were, until less than a lease ago).
+SELECT COUNT(*), MIN(worker), MAX(lease_until) FROM shards WHERE state = 'claimed' AND lease_until >= :now
