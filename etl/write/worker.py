@@ -31,7 +31,7 @@ from etl.atomic import fsync_directory, remove_stale_temporaries, temporary_name
 from etl.errors import EnvironmentFault
 from etl.images import ImageProblem, prepare
 from etl.plan import Plan, get_plan
-from etl.reader import ImageReader, source_roots
+from etl.reader import ImageReader, changed_since_ingest, source_roots
 from etl.write.queue import Claim, Manifest, ShardQueue, SkippedImage, with_retries
 from etl.write.tar import HashingFile, SampleRecord, SampleTarWriter, idx_line, idx_text, sample_members
 
@@ -153,6 +153,10 @@ def _write_samples(context: WorkerContext, records: list[SampleRecord], writer: 
     for record in records:
         if lost.is_set() or context.abandon.is_set():
             break
+        changed = changed_since_ingest(context.reader.roots, record)
+        if changed is not None:  # never publish bytes the catalog did not see
+            skipped.append(SkippedImage(record.image_id, changed))
+            continue
         step = time.perf_counter()
         try:
             data = context.reader.read(record.source, record.path, record.member_offset, record.byte_size)
