@@ -11,8 +11,10 @@ refusing or restarting, too many clients, the connection killed, SQLite locked b
 catalog at another schema revision than this code's), up to the engine's budget (the setting `db_wait_seconds`),
 then raises `DatabaseUnavailable` (exit 4) with one line naming the database, its password hidden.
 
-Worker engines on PostgreSQL hold no idle connection (`short_lived=True`: one connection per operation), so a
-job of many ranks holds only the connections of the operations in flight (docs/operations.md, "Many ranks").
+Worker engines on PostgreSQL hold a connection only around their bursts of operations (`short_lived=True`:
+`IdleClosingPool` closes a connection idle for `IDLE_CLOSE_SECONDS`), so a job of many ranks holds only the
+connections of the ranks between two shards, and a claim right after a commit reuses its connection
+(docs/database.md, "Many ranks").
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -30,7 +33,8 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, NoSuchModuleError, OperationalError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
+from sqlalchemy.util import queue as pool_queue
 
 from etl.errors import EnvironmentFault, TolError
 
@@ -45,13 +49,16 @@ TRANSIENT_MARKERS = (
     "connection refused", "could not connect", "connection timeout", "timeout expired", "timed out",
     "server closed the connection", "terminating connection", "connection is closed", "connection reset",
     "no connection to the server", "consuming input failed", "broken pipe",
-    "ssl syscall", "not currently accepting connections", "too many clients", "remaining connection slots",
+    "ssl syscall", "not currently accepting connections", "too many clients", "too many connections",
+    "remaining connection slots",
     "the database system is starting up", "the database system is shutting down",
     "the database system is in recovery mode", "database is locked", "unable to open database file",
 )
 # At a command's first contact these say "wrong URL" more often than "server away": reported at once (exit 2).
 FIRST_CONTACT_FATAL = ("connection refused", "could not translate host name", "does not exist",
                        "password authentication failed", "no password supplied")
+
+IDLE_CLOSE_SECONDS = 1.0  # a worker's connection is closed after this long unused (IdleClosingPool)
 
 T = TypeVar("T")
 _WAIT_BUDGETS: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
@@ -133,14 +140,57 @@ def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+class IdleClosingPool(QueuePool):
+    """A QueuePool that closes its connections once none was used for `idle_seconds` (their pool entries stay
+    and reconnect at their next checkout). A worker keeps its connection through a commit, the next claim and
+    the read of its samples, and holds none while it writes a shard for minutes. `idle_seconds` defaults to
+    `IDLE_CLOSE_SECONDS`."""
+
+    def __init__(self, *args: Any, idle_seconds: float | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._idle_seconds = idle_seconds
+        self._timer: threading.Timer | None = None
+        self._timer_lock = threading.Lock()
+
+    def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
+        super()._do_return_conn(record)
+        with self._timer_lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            idle = IDLE_CLOSE_SECONDS if self._idle_seconds is None else self._idle_seconds
+            self._timer = threading.Timer(idle, self.close_idle)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def close_idle(self) -> None:
+        """Close the connections waiting in the pool (an entry in the queue is idle: taking it out makes it
+        ours, so no connection in use is ever closed)."""
+        idle: list[ConnectionPoolEntry] = []
+        while True:
+            try:
+                idle.append(self._pool.get(False))
+            except pool_queue.Empty:
+                break
+        for record in idle:
+            record.close()
+            self._pool.put(record, False)
+
+    def dispose(self) -> None:
+        """Stop the idle timer and close every pooled connection."""
+        with self._timer_lock:
+            if self._timer is not None:
+                self._timer.cancel()
+        super().dispose()
+
+
 def make_engine(url: str, *, readonly: bool = False, wait_seconds: float | None = None,
                 short_lived: bool = False) -> Engine:
     """An engine for the catalog at `url`, configured for SQLite or PostgreSQL.
 
     `readonly=True` gives SQLite engines deferred transactions, so long reports do not hold the write lock.
     `wait_seconds` is how long `wait_out` waits for this catalog when it is unavailable (default
-    `DEFAULT_WAIT_SECONDS`). `short_lived=True` (write workers) opens a PostgreSQL connection per operation
-    and keeps none idle, so many ranks do not exhaust the server's `max_connections`.
+    `DEFAULT_WAIT_SECONDS`). `short_lived=True` (write workers) keeps a PostgreSQL connection only while it is
+    used and `IDLE_CLOSE_SECONDS` after (`IdleClosingPool`), so many ranks do not exhaust `max_connections`.
     """
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -148,7 +198,9 @@ def make_engine(url: str, *, readonly: bool = False, wait_seconds: float | None 
         engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         _configure_sqlite(engine, immediate=not readonly)
     else:
-        pooling: dict[str, object] = {"poolclass": NullPool} if short_lived else {"pool_pre_ping": True}
+        pooling: dict[str, object] = {"pool_pre_ping": True}
+        if short_lived:  # a worker's main thread and lease thread: two connections at most, none kept idle
+            pooling.update(poolclass=IdleClosingPool, pool_size=2, max_overflow=0)
         try:
             engine = create_engine(
                 parsed,

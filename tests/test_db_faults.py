@@ -433,3 +433,55 @@ def test_the_resolve_lock_is_held_for_the_whole_transaction(pg_databases, pg_tem
         thread.join(timeout=300)
         admin.dispose()
     assert len(outcome) == 1 and not isinstance(outcome[0], BaseException)
+
+
+# ------------------------------------------------------------------------------------ many ranks
+
+def test_a_rank_refused_for_too_many_clients_waits_and_retries(pg_databases, pg_template, engine_of, monkeypatch):
+    import psycopg
+    from sqlalchemy import event
+
+    monkeypatch.setattr(db.time, "sleep", lambda _s: None)
+    url = pg_databases.create(template=pg_template)
+    engine = engine_of(url, short_lived=True)
+    plan = add_plan_with_shards(engine, [{"state": "pending"}])
+    engine.dispose()
+    refusals = []
+
+    @event.listens_for(engine, "do_connect")
+    def refuse(dialect, record, cargs, cparams):  # the server's answer when max_connections is reached
+        if len(refusals) < 5:
+            refusals.append(1)
+            raise psycopg.OperationalError("connection failed: FATAL:  sorry, too many clients already")
+        return None
+
+    held = with_retries(ShardQueue(engine).claim, plan, "rank-511", 60.0, 3)
+    assert len(refusals) == 5
+    assert held is not None and held.attempts == 1  # refusals are not attempts
+
+
+def backends(admin, name: str) -> list[int]:
+    with admin.connect() as connection:
+        return list(connection.execute(text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = :n AND application_name = 'tol'"), {"n": name}).scalars())
+
+
+def test_a_worker_engine_keeps_its_connection_between_close_operations_only(pg_databases, pg_template, pg_admin,
+                                                                             engine_of, monkeypatch):
+    monkeypatch.setattr(db, "IDLE_CLOSE_SECONDS", 0.2)
+    url = pg_databases.create(template=pg_template)
+    name = make_url(url).database
+    engine = engine_of(url, short_lived=True)
+
+    def backend_pid() -> int:
+        with engine.connect() as connection:
+            return connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+    first, second = backend_pid(), backend_pid()
+    assert first == second  # the next operation, right after, reuses the connection
+    for _ in range(200):  # then, unused, it is closed (the server sees no session of ours)
+        if not backends(pg_admin, name):
+            break
+        time.sleep(0.05)
+    assert backends(pg_admin, name) == []
+    assert backend_pid() != first  # and a later operation opens a new one
