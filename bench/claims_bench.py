@@ -4,7 +4,7 @@ against a stock PostgreSQL (`max_connections = 100`), through the real queue and
 A throwaway cluster is made with initdb/pg_ctl in a temporary folder on a free port (as user postgres when run
 as root), so no shared server is reconfigured. Ranks are threads in a few processes; each rank opens its own
 engine as a worker process does (`db.make_engine(..., short_lived=True)`: a connection is kept only while used
-and a second after, so it serves a commit and the next claim, and none is held while a shard is written),
+and 0.2 s after, so it serves a commit and the next claim, and none is held while a shard is written),
 and every queue call goes through `with_retries`, which waits out "too many clients" with jittered backoff.
 A rank claims a shard, "writes" it (sleeps), renews its lease half-way, commits a fake manifest, and repeats
 until the plan is done. Ranks start spread over one shard's time, as launched ranks are (srun, imports).
@@ -216,7 +216,7 @@ def main() -> None:
     parser.add_argument("--ranks", type=int, default=512)
     parser.add_argument("--shards", type=int, default=5000)
     parser.add_argument("--processes", type=int, default=8, help="processes the ranks are spread over")
-    parser.add_argument("--shard-seconds", type=float, default=5.0, help="how long a rank 'writes' a shard")
+    parser.add_argument("--shard-seconds", type=float, default=20.0, help="how long a rank 'writes' a shard")
     parser.add_argument("--lease", type=float, default=60.0)
     parser.add_argument("--max-connections", type=int, default=100)
     args = parser.parse_args()

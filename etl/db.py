@@ -58,7 +58,7 @@ TRANSIENT_MARKERS = (
 FIRST_CONTACT_FATAL = ("connection refused", "could not translate host name", "does not exist",
                        "password authentication failed", "no password supplied")
 
-IDLE_CLOSE_SECONDS = 1.0  # a worker's connection is closed after this long unused (IdleClosingPool)
+IDLE_CLOSE_SECONDS = 0.2  # a worker's connection is closed after this long unused (IdleClosingPool)
 
 T = TypeVar("T")
 _WAIT_BUDGETS: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()

@@ -12,6 +12,7 @@ the time a shard takes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -269,6 +270,8 @@ def claim_and_write(context: WorkerContext, poll_seconds: float = 2.0,
         try:
             outcome = write_shard(context, held)
         except EnvironmentFault:  # e.g. the catalog away past its budget: not the shard's fault, no attempt
+            with contextlib.suppress(DBAPIError):  # give the shard back uncounted if the catalog answers now
+                queue.release(held)
             raise
         except Exception as exc:  # a shard-level failure (unreadable archive, full disk): count the attempt
             with_retries(queue.fail_attempt, held, f"{type(exc).__name__}: {exc}", context.max_attempts)
