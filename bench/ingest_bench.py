@@ -3,7 +3,7 @@
 Each measurement runs in a fresh process so that its peak RSS is its own. The listing is synthetic (iNat21-like
 rows made on the fly, as a class-folder scan would yield them) and goes through the same staging, COPY and
 merge code as `tol ingest`; a second pass re-ingests the same listing (the idempotent re-run). A last figure
-times the real listing of a generated sample tree, files and all.
+times the real listing of a generated sample tree, files and all, without and with `--checksum`.
 """
 
 from __future__ import annotations
@@ -65,24 +65,35 @@ def measure_one(backend: str, images: int) -> dict:
 
 
 def measure_listing(workers: int) -> dict:
+    """The real listing of a generated tree, without and with `--checksum` (same tree, fresh catalogs, best of
+    two interleaved rounds each, so the page cache is warm for both)."""
     from etl import sampledata, schema
 
     with tempfile.TemporaryDirectory() as workdir:
         sampledata.generate(Path(workdir) / "s", images=5000, seed=1)
-        url = f"sqlite:///{workdir}/c.sqlite"
-        engine = db.make_engine(url)
-        schema.upgrade(engine)
-        started = time.monotonic()
-        total = 0
-        for source, sub in (("inat21", "inat21/train"), ("eol", "eol/media_cargo_archive"),
-                            ("bioscan", "bioscan/cropped_256")):
-            summary = catalog.ingest(engine, source, Path(workdir) / "s" / sub, workers=workers,
-                                     metadata=Path(workdir) / "s/bioscan/BIOSCAN_Insect_Dataset_metadata.jsonld",
-                                     echo=lambda _: None)
-            total += summary.added
-        seconds = time.monotonic() - started
-        engine.dispose()
-    return {"images": total, "seconds": seconds, "rate": total / seconds, "workers": workers}
+        times: dict[bool, list[float]] = {False: [], True: []}
+        totals: dict[bool, int] = {}
+        for round_no in range(2):
+            for checksum in (False, True):
+                url = f"sqlite:///{workdir}/c-{round_no}-{checksum}.sqlite"
+                engine = db.make_engine(url)
+                schema.upgrade(engine)
+                started = time.monotonic()
+                total = 0
+                for source, sub in (("inat21", "inat21/train"), ("eol", "eol/media_cargo_archive"),
+                                    ("bioscan", "bioscan/cropped_256")):
+                    summary = catalog.ingest(
+                        engine, source, Path(workdir) / "s" / sub, workers=workers, checksum=checksum,
+                        metadata=Path(workdir) / "s/bioscan/BIOSCAN_Insect_Dataset_metadata.jsonld",
+                        echo=lambda _: None)
+                    total += summary.added
+                times[checksum].append(time.monotonic() - started)
+                totals[checksum] = total
+                engine.dispose()
+        data_mb = sum(f.stat().st_size for f in (Path(workdir) / "s").rglob("*") if f.is_file()) / 1e6
+    plain, hashed = min(times[False]), min(times[True])
+    return {"images": totals[False], "seconds": plain, "rate": totals[False] / plain, "workers": workers,
+            "checksum_seconds": hashed, "checksum_rate": totals[True] / hashed, "data_mb": data_mb}
 
 
 def main() -> None:
@@ -115,6 +126,8 @@ def main() -> None:
     r = run("--listing", "2")
     print(f"real listing of a generated sample tree (files, archives, sniffing), 2 workers: {r['images']:,} images "
           f"in {r['seconds']:.1f} s = {r['rate']:,.0f} images/s")
+    print(f"  with --checksum (sha256 of every image, {r['data_mb']:,.0f} MB tree): {r['checksum_seconds']:.1f} s = "
+          f"{r['checksum_rate']:,.0f} images/s, {r['checksum_seconds'] / r['seconds']:.2f}x the time")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from etl.models import IngestRun
 from etl.parallel import ordered_map
 from etl.progress import Progress
 from etl.release import idmap
-from etl.sources.common import STAGE_COLUMNS, Reject, UnitResult
+from etl.sources.common import STAGE_COLUMNS, STAMP_FIELDS, Reject, StampedScan, UnitResult
 from etl.staging import STAGE, IngestSummary, RejectWriter, analyze_images, load_staged
 
 SPILL_WINDOW = 1024
@@ -97,12 +97,15 @@ def ingest(
     metadata: Path | None = None,
     workers: int = 1,
     check_images: bool = True,
+    checksum: bool = False,
     progress: bool = False,
     echo: Callable[[str], None] = print,
 ) -> IngestSummary:
     """Catalogue every image of `source` under `root`; see the module docstring for the guarantees.
 
-    `metadata` is the source's metadata file, for a source that has one (ignored otherwise)."""
+    `metadata` is the source's metadata file, for a source that has one (ignored otherwise). Every image's
+    mtime is recorded (EOL: its archive's), and with `checksum` its sha256 (reading every byte), so the
+    write stage can tell a file changed since (`etl.reader.changed_since_ingest`)."""
     module = sources.by_name(source)
     root = _check_root(module, root).resolve()
     units, top_rejects = module.list_units(root)
@@ -112,8 +115,9 @@ def ingest(
         echo(f"warning: no {module.METADATA.title} given (--metadata or {module.METADATA.setting.name}): images "
              "are catalogued without checking that each has a metadata record")
 
-    scan = functools.partial(module.scan_unit, str(root), check_images=check_images)
-    return load_listing(engine, source, str(root), Listing(scan, units, workers, module.FIELDS),
+    scan = StampedScan(functools.partial(module.scan_unit, str(root), check_images=check_images), str(root),
+                       checksum)
+    return load_listing(engine, source, str(root), Listing(scan, units, workers, (*module.FIELDS, *STAMP_FIELDS)),
                         top_rejects=top_rejects, metadata=metadata, units_total=len(units), progress=progress)
 
 

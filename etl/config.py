@@ -69,6 +69,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("cache_dir", "path", ".tol-cache", "where EOL archives are restaged (or their gzip seek indexes kept)"),
     *(Setting.of_source(setting) for source in sources.SOURCES for setting in source.READ_SETTINGS),
     Setting("workers", "int", 2, "local worker processes for parallel stages"),
+    Setting("db_wait_seconds", "int", 300,
+            "how long workers and commands wait, with backoff, for a catalog database that went away "
+            "(restart, outage, too many clients, another schema revision) before exiting 4"),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 

@@ -4,22 +4,68 @@ SQLite is opened the way a multi-process work queue needs it: WAL journal (reade
 a busy timeout instead of instant "database is locked" errors, foreign keys enforced, and every write
 transaction started with ``BEGIN IMMEDIATE`` so two processes cannot both read-then-upgrade their lock and
 deadlock. PostgreSQL goes through psycopg 3 with pre-ping, so a connection killed by the server is replaced.
+
+A database that goes away for a while is a fault of the environment, not of the work in hand: `wait_out` runs an
+operation again with jittered exponential backoff while the error is one of those (`is_transient`: the server
+refusing or restarting, too many clients, the connection killed, SQLite locked beyond its busy timeout, or the
+catalog at another schema revision than this code's), up to the engine's budget (the setting `db_wait_seconds`),
+then raises `DatabaseUnavailable` (exit 4) with one line naming the database, its password hidden.
+
+Worker engines on PostgreSQL hold a connection only around their bursts of operations (`short_lived=True`:
+`IdleClosingPool` closes a connection idle for `IDLE_CLOSE_SECONDS`), so a job of many ranks holds only the
+connections of the ranks between two shards, and a claim right after a commit reuses its connection
+(docs/database.md, "Many ranks").
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import random
+import threading
+import time
+import weakref
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.engine.url import URL
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, NoSuchModuleError, OperationalError
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
+from sqlalchemy.util import queue as pool_queue
 
-from etl.errors import TolError
+from etl.errors import EnvironmentFault, TolError
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 SQLITE_CACHE_KB = 64 * 1024
+DEFAULT_WAIT_SECONDS = 300.0  # the setting `db_wait_seconds`: how long an unavailable catalog is waited for
+FIRST_DELAY_S, MAX_DELAY_S = 0.25, 5.0  # backoff between tries: doubling from the first, capped, jittered
+# What the server or driver says when the database is away for a while rather than wrong: connections refused,
+# killed or timed out, the server (re)starting, the database closed to connections, too many clients, SQLite
+# locked beyond its busy timeout. Matched in lower case against the driver's message.
+TRANSIENT_MARKERS = (
+    "connection refused", "could not connect", "connection timeout", "timeout expired", "timed out",
+    "server closed the connection", "terminating connection", "connection is closed", "connection reset",
+    "no connection to the server", "consuming input failed", "broken pipe",
+    "ssl syscall", "not currently accepting connections", "too many clients", "too many connections",
+    "remaining connection slots",
+    "the database system is starting up", "the database system is shutting down",
+    "the database system is in recovery mode", "database is locked", "unable to open database file",
+)
+# At a command's first contact these say "wrong URL" more often than "server away": reported at once (exit 2).
+FIRST_CONTACT_FATAL = ("connection refused", "could not translate host name", "does not exist",
+                       "password authentication failed", "no password supplied")
+
+IDLE_CLOSE_SECONDS = 0.2  # a worker's connection is closed after this long unused (IdleClosingPool)
+
+T = TypeVar("T")
+_WAIT_BUDGETS: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
+
+
+class DatabaseUnavailable(EnvironmentFault):
+    """The catalog stayed unreachable, refusing or at another schema revision for the whole wait budget."""
 
 
 def parse_url(url: str) -> URL:
@@ -94,25 +140,163 @@ def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def make_engine(url: str, *, readonly: bool = False) -> Engine:
+class IdleClosingPool(QueuePool):
+    """A QueuePool that closes its connections once none was used for `idle_seconds` (their pool entries stay
+    and reconnect at their next checkout). A worker keeps its connection through a commit, the next claim and
+    the read of its samples, and holds none while it writes a shard for minutes. `idle_seconds` defaults to
+    `IDLE_CLOSE_SECONDS`."""
+
+    def __init__(self, *args: Any, idle_seconds: float | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._idle_seconds = idle_seconds
+        self._timer: threading.Timer | None = None
+        self._timer_lock = threading.Lock()
+
+    def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
+        super()._do_return_conn(record)
+        with self._timer_lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            idle = IDLE_CLOSE_SECONDS if self._idle_seconds is None else self._idle_seconds
+            self._timer = threading.Timer(idle, self.close_idle)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def close_idle(self) -> None:
+        """Close the connections waiting in the pool (an entry in the queue is idle: taking it out makes it
+        ours, so no connection in use is ever closed)."""
+        idle: list[ConnectionPoolEntry] = []
+        while True:
+            try:
+                idle.append(self._pool.get(False))
+            except pool_queue.Empty:
+                break
+        for record in idle:
+            record.close()
+            self._pool.put(record, False)
+
+    def dispose(self) -> None:
+        """Stop the idle timer and close every pooled connection."""
+        with self._timer_lock:
+            if self._timer is not None:
+                self._timer.cancel()
+        super().dispose()
+
+
+def make_engine(url: str, *, readonly: bool = False, wait_seconds: float | None = None,
+                short_lived: bool = False) -> Engine:
     """An engine for the catalog at `url`, configured for SQLite or PostgreSQL.
 
     `readonly=True` gives SQLite engines deferred transactions, so long reports do not hold the write lock.
+    `wait_seconds` is how long `wait_out` waits for this catalog when it is unavailable (default
+    `DEFAULT_WAIT_SECONDS`). `short_lived=True` (write workers) keeps a PostgreSQL connection only while it is
+    used and `IDLE_CLOSE_SECONDS` after (`IdleClosingPool`), so many ranks do not exhaust `max_connections`.
     """
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
         _check_sqlite_location(parsed)
         engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         _configure_sqlite(engine, immediate=not readonly)
-        return engine
+    else:
+        pooling: dict[str, object] = {"pool_pre_ping": True}
+        if short_lived:  # a worker's main thread and lease thread: two connections at most, none kept idle
+            pooling.update(poolclass=IdleClosingPool, pool_size=2, max_overflow=0)
+        try:
+            engine = create_engine(
+                parsed,
+                connect_args={"connect_timeout": 10, "application_name": "tol"},
+                **pooling,
+            )
+        except NoSuchModuleError as exc:
+            raise TolError(f"no driver for {parsed.drivername}: {exc}") from None
+    _WAIT_BUDGETS[engine] = DEFAULT_WAIT_SECONDS if wait_seconds is None else float(wait_seconds)
+    return engine
+
+
+def wait_budget(bind: Engine | Connection) -> float:
+    """Seconds `wait_out` waits for the catalog of `bind` (its engine's `wait_seconds`)."""
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    return _WAIT_BUDGETS.get(engine, DEFAULT_WAIT_SECONDS)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of a driver error's message (SQLAlchemy's own wrapping left out)."""
+    orig = getattr(exc, "orig", None)
+    message = str(orig if orig is not None else exc).strip()
+    return message.splitlines()[0].strip() if message else type(exc).__name__
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a database error means "the database is away for a while" (see TRANSIENT_MARKERS)."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return False
+    message = str(exc.orig if exc.orig is not None else exc).lower()
+    return any(marker in message for marker in TRANSIENT_MARKERS)
+
+
+def revision_problem(bind: Engine | Connection) -> str | None:
+    """Why the catalog of `bind` is not usable by this code's schema (another revision), or None if it is at
+    head. An error that is not transient is looked at this way: a `db downgrade` under running workers makes
+    their statements fail with unknown columns, which is the environment's fault, not the shard's."""
+    from etl import schema  # deferred: schema loads Alembic, which most engines never need
+
+    engine = bind.engine if isinstance(bind, Connection) else bind
     try:
-        return create_engine(
-            parsed,
-            pool_pre_ping=True,
-            connect_args={"connect_timeout": 10, "application_name": "tol"},
-        )
-    except NoSuchModuleError as exc:
-        raise TolError(f"no driver for {parsed.drivername}: {exc}") from None
+        current, head = schema.current_revision(engine), schema.head_revision()
+    except DBAPIError:
+        return None
+    if current == head:
+        return None
+    return f"at schema revision {current or 'base'}, not {head}"
+
+
+def wait_out(operation: Callable[..., T], *args: object, budget: float, database: str,
+             check_revision: Callable[[], str | None] | None = None, **kwargs: Any) -> T:
+    """Run `operation(*args, **kwargs)`; while it fails because the database is away (`is_transient`, or
+    `check_revision` names a schema revision problem), wait with jittered exponential backoff and run it
+    again, for up to `budget` seconds from the first failure. Then raise `DatabaseUnavailable`, one line naming
+    `database` (its password hidden already). Every other error is raised as it is.
+
+    The operation must be one transaction (or idempotent), so running it again redoes it whole or finds it done.
+    """
+    deadline: float | None = None
+    delay = FIRST_DELAY_S
+    while True:
+        try:
+            return operation(*args, **kwargs)
+        except DBAPIError as exc:
+            reason = first_line(exc) if is_transient(exc) else (check_revision() if check_revision else None)
+            if reason is None:
+                raise
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + budget
+            if now >= deadline:
+                raise DatabaseUnavailable(f"catalog database {database} unavailable for {budget:g} s "
+                                          f"(setting db_wait_seconds): {reason}") from None
+            time.sleep(min(delay * random.uniform(0.5, 1.5), max(deadline - now, 0.0)))
+            delay = min(delay * 2, MAX_DELAY_S)
+
+
+def retrying(bind: Engine | Connection, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`wait_out` with the budget, name and schema check of the catalog of `bind`."""
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    return wait_out(operation, *args, budget=wait_budget(engine),
+                    database=engine.url.render_as_string(hide_password=True),
+                    check_revision=lambda: revision_problem(engine), **kwargs)
+
+
+def take_turns(connection: Connection, what: str) -> None:
+    """Make concurrent transactions doing `what` (e.g. `taxa resolve`, `plan NAME`) run one after the other: the
+    second waits here until the first commits, then sees its work. On PostgreSQL a transaction-scoped advisory
+    lock; SQLite needs none, as its write transactions (BEGIN IMMEDIATE) already run one at a time."""
+    if connection.dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(f"tol:{what}".encode()).digest()[:8], "big", signed=True)
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def describe(url: str) -> str:
@@ -123,12 +307,21 @@ def describe(url: str) -> str:
         return url
 
 
+def _select_one(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
 def check_reachable(engine: Engine) -> None:
-    """Connect once; an unreachable or refusing server becomes a one-line error."""
+    """Connect once. A server that is there but away for a while (closed to connections, too many clients,
+    restarting, SQLite locked) is waited for up to the engine's budget (then exit 4); one that refuses or does
+    not know the database or user is a one-line error at once (exit 2): most often the URL is wrong."""
+    where = engine.url.render_as_string(hide_password=True)
     try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        _select_one(engine)
+        return
     except OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise TolError(f"cannot open the catalog {engine.url.render_as_string(hide_password=True)}: "
-                       f"{reason}") from None
+        message = str(exc.orig if exc.orig is not None else exc).lower()
+        if not is_transient(exc) or any(marker in message for marker in FIRST_CONTACT_FATAL):
+            raise TolError(f"cannot open the catalog {where}: {first_line(exc)}") from None
+    wait_out(_select_one, engine, budget=wait_budget(engine), database=where)

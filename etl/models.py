@@ -106,6 +106,10 @@ class Image(Base):
     unnamed_reason: Mapped[str | None] = mapped_column(Text)
     # Something odd seen at ingest that does not stop the image being used (e.g. no JPEG end marker).
     suspect: Mapped[str | None] = mapped_column(Text)
+    # The file's modification time at ingest (EOL: its archive's), in ns; NULL for rows ingested before 0013.
+    source_mtime_ns: Mapped[int | None] = mapped_column(BigInteger)
+    # The file's sha256 at ingest when `tol ingest --checksum` was given (EOL members: the member's bytes).
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
 
     # One natural key per source, as partial unique indexes: each row enters only its own source's index,
     # which halves the index work of loading 10M images.

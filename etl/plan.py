@@ -18,7 +18,7 @@ from typing import Literal, get_args
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from etl import bulk, naming
+from etl import bulk, db, naming
 from etl.errors import TolError, unknown_name
 from etl.images import RESIZE_MODES, Target
 from etl.progress import Progress
@@ -236,14 +236,23 @@ PLAN_STEPS = ("exclusions", "counts", "shards", "members")
 def create_plan(engine: Engine, name: str, options: PlanOptions, *, progress: bool = False) -> tuple[Plan, bool]:
     """Record plan `name` with its shards and members; (plan, created). Re-creating with the same options is a
     no-op; other options for an existing name are an error (a plan never changes). With `progress`, its steps
-    (a few large statements, minutes each at 10M images) are shown on stderr (see etl.progress)."""
+    (a few large statements, minutes each at 10M images) are shown on stderr (see etl.progress).
+
+    Two commands planning the same name at once take turns (`etl.db.take_turns`): the second finds the first's
+    plan and reports it unchanged, or refuses other options. A catalog away for a while is waited for
+    (`etl.db.retrying`); the plan is one transaction, made whole or not at all."""
     if not NAME_PATTERN.match(name):
         raise TolError(f"plan name {name!r} must be 1-64 letters, digits, '_', '.' or '-'")
     options.check()
+    return db.retrying(engine, _create_plan, engine, name, options, progress=progress)
+
+
+def _create_plan(engine: Engine, name: str, options: PlanOptions, *, progress: bool) -> tuple[Plan, bool]:
     definition = get_split(engine, options.split_name)
     multiplier, increment = seeded_permutation("shuffle", options.shuffle_seed)
     with engine.begin() as connection, Progress(len(PLAN_STEPS), "steps", f"plan {name}",
                                                 enabled=progress) as steps:
+        db.take_turns(connection, f"plan {name}")
         existing = connection.execute(text(
             "SELECT split_definition_id, split, width, height, resize, quality, samples_per_shard, shard_bytes, "
             "txt_field, out_dir, shuffle_seed, caption_case FROM shard_plans WHERE name = :n"), {"n": name}).first()

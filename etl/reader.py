@@ -6,8 +6,10 @@ images are files under their root, EOL images members of `.tar.gz` archives (etl
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -71,3 +73,44 @@ class ImageReader:
         for store in self._stores.values():
             store.close()
         self._stores.clear()
+
+
+class IngestedImage(Protocol):
+    """What `changed_since_ingest` needs of a planned sample (an `etl.write.tar.SampleRecord` is one)."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def member_offset(self) -> int | None: ...
+    @property
+    def byte_size(self) -> int: ...
+    @property
+    def source_mtime_ns(self) -> int | None: ...
+
+
+def stamp_difference(size: int | None, mtime_ns: int, recorded_size: int | None,
+                     recorded_mtime_ns: int | None) -> str | None:
+    """Why a file's (size, mtime) now differs from those recorded at ingest, or None if it does not. A size of
+    None (an archive member, whose size cannot be seen without reading) and an mtime not recorded (a row from
+    before migration 0013) are not compared."""
+    if size is not None and recorded_size is not None and size != recorded_size:
+        return f"changed since ingest: {size:,} bytes, the catalog says {recorded_size:,}"
+    if recorded_mtime_ns is not None and mtime_ns != recorded_mtime_ns:
+        return "changed since ingest: modified after it was catalogued"
+    return None
+
+
+def changed_since_ingest(roots: Mapping[str, Path], image: IngestedImage) -> str | None:
+    """Whether an image's file (an EOL member's archive) changed since ingest, as an image error reason, or None.
+    A file that cannot be stat'ed is left to the read, which reports it as it does today."""
+    root = roots.get(image.source)
+    if root is None:
+        return None
+    try:
+        stat = os.stat(root / image.path)
+    except OSError:
+        return None
+    size = stat.st_size if image.member_offset is None else None
+    return stamp_difference(size, stat.st_mtime_ns, image.byte_size, image.source_mtime_ns)

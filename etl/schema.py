@@ -4,10 +4,18 @@ Views live in ``etl/sql/views/<name>/v<N>.sql`` (optionally ``v<N>.<dialect>.sql
 need different text). A migration installs a given version of a view with `create_view`; a later migration
 that changes the view adds ``v<N+1>.sql`` and its downgrade re-installs ``v<N>`` — no earlier migration or
 view file is ever edited.
+
+Migrations keep the data they do not mean to drop. On SQLite they run with foreign keys off (batch mode
+rebuilds a table by copy, drop and rename, and dropping `shard_plans` with foreign keys on deleted every shard
+through ON DELETE CASCADE), and `PRAGMA foreign_key_check` must pass before they commit. What a downgrade
+would still lose (rows of dropped tables, values of dropped columns such as `shards.md5`) is listed by
+`downgrade_losses` before `tol db downgrade` does it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -69,11 +77,50 @@ def _describe(engine: Engine) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def _migrate(engine: Engine, step, revision: str) -> None:
+@contextmanager
+def migration_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection to migrate with. On SQLite, foreign keys are off while it is open (switched before any
+    transaction begins, as SQLite ignores the switch inside one): batch mode's table rebuild must not cascade
+    deletes into the tables that refer to the rebuilt one. Back on when it closes."""
+    connection = engine.connect()
+    sqlite = engine.dialect.name == "sqlite"
+
+    def foreign_keys(state: str) -> None:
+        driver = connection.connection.driver_connection
+        if driver is not None:
+            driver.execute(f"PRAGMA foreign_keys = {state}")
+
+    try:
+        if sqlite:
+            foreign_keys("OFF")
+        yield connection
+    finally:
+        if sqlite and not connection.invalidated:
+            if connection.in_transaction():
+                connection.rollback()
+            foreign_keys("ON")
+        connection.close()
+
+
+def _check_foreign_keys(connection: Connection, revision: str) -> None:
+    """On SQLite (where migrations run with foreign keys off), refuse a migration that left dangling references."""
+    if connection.dialect.name != "sqlite":
+        return
+    dangling = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if dangling:
+        table, _rowid, parent, _fk = dangling[0]
+        raise TolError(f"migrating to {revision} would leave {len(dangling)} rows of {table} referring to missing "
+                       f"{parent} rows; nothing was changed")
+
+
+def _migrate(engine: Engine, step, revision: str, guard: Callable[[Connection], None] | None = None) -> None:
     check_revision(revision)
     try:
-        with engine.begin() as connection:
+        with migration_connection(engine) as connection, connection.begin():
+            if guard is not None:
+                guard(connection)
             step(alembic_config(connection), revision)
+            _check_foreign_keys(connection, revision)
     except CommandError as exc:
         raise TolError(f"cannot migrate the catalog {_describe(engine)} to {revision}: {exc}") from None
 
@@ -83,37 +130,54 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     _migrate(engine, command.upgrade, revision)
 
 
-def downgrade(engine: Engine, revision: str) -> None:
-    """Migrate the catalog down to `revision` (`base` removes every table)."""
-    _migrate(engine, command.downgrade, revision)
+def downgrade(engine: Engine, revision: str, guard: Callable[[Connection], None] | None = None) -> None:
+    """Migrate the catalog down to `revision` (`base` removes every table). `guard(connection)` runs first in the
+    same transaction and may refuse (raise) — e.g. while workers hold claims (etl/commands/db.py)."""
+    _migrate(engine, command.downgrade, revision, guard)
 
 
-def _row_counts(connection: Connection) -> dict[str, int]:
-    tables = [name for name in inspect(connection).get_table_names() if name != "alembic_version"]
-    return {name: connection.execute(text(f'SELECT COUNT(*) FROM "{name}"')).scalar_one() for name in tables}
+def _contents(connection: Connection) -> dict[str, int]:
+    """Rows per table (`table`) and non-empty values per column (`table.column`), alembic_version left out."""
+    inspector = inspect(connection)
+    counts: dict[str, int] = {}
+    for table in inspector.get_table_names():
+        if table == "alembic_version":
+            continue
+        columns = [column["name"] for column in inspector.get_columns(table)]
+        sums = ", ".join([f'COUNT("{c}")' for c in columns])
+        total, *values = connection.execute(text(f'SELECT COUNT(*), {sums} FROM "{table}"')).one()
+        counts[table] = int(total)
+        counts.update({f"{table}.{column}": int(n) for column, n in zip(columns, values, strict=True)})
+    return counts
 
 
 def downgrade_losses(engine: Engine, revision: str) -> dict[str, int]:
-    """What a downgrade to `revision` would lose: table → rows gone (all of them for a dropped table).
+    """What a downgrade to `revision` would lose: `table` → rows gone (all of them for a dropped table), and
+    `table.column` → values gone with a dropped column of a table that stays (e.g. `shards.md5` below 0005:
+    a later upgrade brings the column back empty, and every done shard's md5 is gone).
 
     Found by running the downgrade in a transaction and rolling it back (both databases have transactional
     DDL), so it is exactly what the migrations would do, not a guess.
     """
     check_revision(revision)
-    connection = engine.connect()
-    try:
+    with migration_connection(engine) as connection:
         transaction = connection.begin()
-        before = _row_counts(connection)
+        before = _contents(connection)
         try:
             command.downgrade(alembic_config(connection), revision)
         except CommandError as exc:
             raise TolError(f"cannot migrate the catalog {_describe(engine)} to {revision}: {exc}") from None
-        after = _row_counts(connection)
+        after = _contents(connection)
         transaction.rollback()
-    finally:
-        connection.close()
-    lost = {name: rows - after.get(name, 0) for name, rows in before.items()}
-    return {name: rows for name, rows in lost.items() if rows > 0}
+    lost: dict[str, int] = {}
+    for name, count in before.items():
+        table, _, column = name.partition(".")
+        if column and table not in after:
+            continue  # the table's rows are counted once, as the table
+        gone = count - after.get(name, 0)
+        if gone > 0:
+            lost[name] = gone
+    return lost
 
 
 def ensure_head(engine: Engine) -> str | None:

@@ -20,7 +20,7 @@ from etl.release import idmap
 from etl.sources.common import STAGE_COLUMNS, Reject
 
 COMMON_STAGE_TYPES = {"id": bulk.ID_TYPE, "path": "TEXT", "byte_size": "BIGINT", "split_hash": "BIGINT",
-                      "suspect": "TEXT"}
+                      "suspect": "TEXT", "source_mtime_ns": "BIGINT", "content_sha256": "VARCHAR(64)"}
 
 
 def _stage_types() -> dict[str, str]:
@@ -167,13 +167,22 @@ def _merge(connection: Connection, summary: IngestSummary, source: str, run_id: 
     # On a first ingest every listed image was just added: nothing can have changed or vanished.
     summary.changed = 0 if first_ingest else connection.execute(text(f"""
         UPDATE images SET path = s.path, member = s.member, member_offset = s.member_offset,
-               byte_size = s.byte_size, suspect = s.suspect, status = 'present', last_run_id = :run
+               byte_size = s.byte_size, suspect = s.suspect, status = 'present', last_run_id = :run,
+               source_mtime_ns = s.source_mtime_ns,
+               -- A listing without --checksum keeps the hash of a file whose size and mtime did not change.
+               content_sha256 = CASE WHEN s.content_sha256 IS NOT NULL THEN s.content_sha256
+                   WHEN images.byte_size = s.byte_size
+                    AND COALESCE(images.source_mtime_ns, -1) = COALESCE(s.source_mtime_ns, -1)
+                   THEN images.content_sha256 END
         FROM {STAGE} AS s
         WHERE images.id = s.id AND images.first_run_id <> :run AND (
               images.status = 'missing' OR images.path <> s.path OR images.byte_size <> s.byte_size
               OR COALESCE(images.member, '') <> COALESCE(s.member, '')
               OR COALESCE(images.member_offset, -1) <> COALESCE(s.member_offset, -1)
-              OR COALESCE(images.suspect, '') <> COALESCE(s.suspect, ''))"""), params).rowcount
+              OR COALESCE(images.suspect, '') <> COALESCE(s.suspect, '')
+              OR COALESCE(images.source_mtime_ns, -1) <> COALESCE(s.source_mtime_ns, -1)
+              OR COALESCE(s.content_sha256, images.content_sha256, '') <> COALESCE(images.content_sha256, ''))"""),
+                                                                      params).rowcount
     summary.unchanged = listed - summary.added - summary.changed
     summary.listed = listed
     summary.missing = 0 if first_ingest else connection.execute(text(f"""

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import click
+from sqlalchemy.engine import Connection
 
 from etl import db, schema
 from etl.commands.state import State, TolGroup, pass_state
-from etl.errors import TolError
+from etl.errors import TolError, WorkLeftError
+from etl.write.queue import ShardQueue
 
 
 @click.group("db", cls=TolGroup)
@@ -46,7 +50,9 @@ def db_upgrade(state: State, revision: str) -> None:
 def db_downgrade(state: State, revision: str, yes: bool) -> None:
     """Migrate the catalog down to REVISION (`base` removes every table).
 
-    A downgrade that would drop rows says which tables lose how many, and needs --yes.
+    A downgrade that would drop rows or the values of a column (e.g. `shards.md5` below 0005) says which and
+    how many, and needs --yes. It is refused (exit 3) while workers hold claims with live leases: wait for
+    them to finish, or stop them and let their leases run out.
 
     \b
     Example:
@@ -54,11 +60,24 @@ def db_downgrade(state: State, revision: str, yes: bool) -> None:
     """
     schema.check_revision(revision)
     engine = state.engine(check_schema=False)
+    where = db.describe(state.config().database_url)
+
+    def no_live_claims(connection: Connection) -> None:
+        claims = ShardQueue(connection).live_claims(hold=True)
+        if claims.claimed:
+            raise WorkLeftError(
+                f"refusing to downgrade the catalog {where}: {claims.claimed:,} shard(s) claimed by running workers "
+                f"(e.g. {claims.worker}) with leases live for {max(0.0, (claims.until or 0) - time.time()):.0f} s "
+                "more; let them finish or stop them, then retry")
+
+    with engine.connect() as connection:
+        no_live_claims(connection)
     lost = schema.downgrade_losses(engine, revision)
     if lost and not yes:
-        listed = ", ".join(f"{table} ({rows:,} rows)" for table, rows in sorted(lost.items()))
+        listed = ", ".join(f"{name} ({count:,} {'values' if '.' in name else 'rows'})"
+                           for name, count in sorted(lost.items()))
         raise TolError(f"downgrading to {revision} would delete {listed}; add --yes to do it")
-    schema.downgrade(engine, revision)
+    schema.downgrade(engine, revision, guard=no_live_claims)
     click.echo(f"catalog at {schema.current_revision(engine) or 'base'}")
 
 

@@ -29,8 +29,10 @@ def _ingest_command(source: Source) -> Callable[..., None]:
     @click.option("--workers", type=int, help="Processes listing units in parallel (setting `workers`).")
     @click.option("--no-check-images", is_flag=True,
                   help="Do not read each image's first and last bytes (faster on slow filesystems).")
+    @click.option("--checksum", is_flag=True,
+                  help="Also record each image's sha256 (reads every byte; see README for its cost).")
     @pass_state
-    def command(state: State, root: str | None, workers: int | None, no_check_images: bool,
+    def command(state: State, root: str | None, workers: int | None, no_check_images: bool, checksum: bool,
                 metadata: str | None = None) -> None:
         from etl import catalog
 
@@ -41,7 +43,7 @@ def _ingest_command(source: Source) -> Callable[..., None]:
         summary = catalog.ingest(
             state.engine(), source.NAME, settings.path(source.ROOT.name, required_for=f"tol ingest {source.NAME}"),
             metadata=settings.path(metadata_setting) if metadata_setting is not None else None,
-            workers=settings.get_value("workers"), check_images=not no_check_images,
+            workers=settings.get_value("workers"), check_images=not no_check_images, checksum=checksum,
             progress=not state.quiet, echo=click.echo)
         for line in summary.lines():
             click.echo(line)

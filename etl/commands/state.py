@@ -9,10 +9,11 @@ from typing import Any
 
 import click
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from etl import config as config_mod
 from etl import db, schema
-from etl.errors import TolError
+from etl.errors import ExitCode, TolError
 
 
 @dataclass
@@ -36,8 +37,9 @@ class State:
         commands that make catalogs: `tol db upgrade`, `tol run`, `tol demo`).
         """
         if self._engine is None:
-            url = self.config().database_url
-            engine = db.make_engine(url)
+            settings = self.config()
+            url = settings.database_url
+            engine = db.make_engine(url, wait_seconds=settings.get_value("db_wait_seconds"))
             if not create:
                 db.require_existing(url)
             db.check_reachable(engine)
@@ -59,6 +61,14 @@ class TolGroup(click.Group):
             return super().invoke(ctx)
         except TolError as exc:
             raise CodedClickException(str(exc), exc.exit_code) from None
+        except DBAPIError as exc:
+            if not db.is_transient(exc):
+                raise
+            # The catalog went away under a command that does not wait (one transaction, redone by rerunning).
+            state = ctx.find_object(State)
+            where = db.describe(state.config().database_url) if state is not None else "the catalog"
+            raise CodedClickException(f"catalog database {where} became unavailable: {db.first_line(exc)}",
+                                      ExitCode.ENVIRONMENT) from None
 
 
 class CodedClickException(click.ClickException):

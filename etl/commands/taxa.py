@@ -65,14 +65,18 @@ def taxa_load(state: State, **paths: str | None) -> None:
 def taxa_resolve(state: State) -> None:
     """Give every catalogued image a taxon and common name, once per EOL page, iNat21 class and BIOSCAN label.
 
+    Two resolves at once take turns: the second waits for the first, then resolves again.
+
     \b
     Example:
       tol taxa resolve
       sqlite3 catalog.sqlite "SELECT source, unnamed_reason, COUNT(*) FROM image_names GROUP BY 1, 2"
     """
-    from etl import taxonomy
+    from etl import db, taxonomy
 
-    for line in taxonomy.resolve(state.engine(), progress=not state.quiet).lines():
+    engine = state.engine()
+    # One transaction, redone whole if the catalog goes away (or stays locked by another resolve) for a while.
+    for line in db.retrying(engine, taxonomy.resolve, engine, progress=not state.quiet).lines():
         click.echo(line)
 
 

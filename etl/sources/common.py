@@ -53,12 +53,16 @@ class ImageRow(NamedTuple):
     bioscan_filename: str | None
     split_hash: int
     suspect: str | None
+    source_mtime_ns: int | None  # filled by `stamp_rows` after the source's scan, not by the source
+    content_sha256: str | None
 
 
 STAGE_COLUMNS = ImageRow._fields
 # The fields every source fills; each source module's FIELDS adds its own identity fields. The rest stay NULL,
 # so scratch files (etl/spill.py) need not carry them.
 COMMON_FIELDS = ("id", "path", "byte_size", "split_hash", "suspect")
+# The fields ingest fills after every source's scan (`stamp_rows`); scratch files carry them too.
+STAMP_FIELDS = ("source_mtime_ns", "content_sha256")
 
 
 class Reject(NamedTuple):
@@ -96,7 +100,86 @@ def make_row(image_id: str, path: str, byte_size: int, suspect: str | None = Non
     costs twice as much to unpickle.
     """
     return (image_id, path, member, member_offset, byte_size, eol_content_id, eol_page_id, inat21_filename,
-            inat21_cls_name, inat21_cls_num, bioscan_part, bioscan_filename, split_hash(image_id), suspect)
+            inat21_cls_name, inat21_cls_num, bioscan_part, bioscan_filename, split_hash(image_id), suspect, None, None)
+
+
+_PATH, _MEMBER, _MEMBER_OFFSET, _SIZE = (STAGE_COLUMNS.index(name)
+                                         for name in ("path", "member", "member_offset", "byte_size"))
+_MTIME, _CHECKSUM = STAGE_COLUMNS.index("source_mtime_ns"), STAGE_COLUMNS.index("content_sha256")
+
+
+def file_stamp(path: str, *, checksum: bool) -> tuple[int, str | None]:
+    """(mtime in ns, sha256 or None) of a file: what ingest records so the write stage can tell a changed file."""
+    mtime = os.stat(path).st_mtime_ns
+    return mtime, (sha256_file(path) if checksum else None)
+
+
+def member_sha256s(archive: str, members: list[tuple[int, int]]) -> dict[int, str]:
+    """offset → sha256 of the `(offset, size)` members of an archive (offsets into its uncompressed stream),
+    read in one forward pass. A member cut short by a damaged archive gets no hash (nor does any after it)."""
+    import gzip
+    import zlib
+
+    digests: dict[int, str] = {}
+    opener = gzip.open if archive.endswith(".gz") else open
+    try:
+        with opener(archive, "rb") as handle:
+            for offset, size in sorted(members):
+                handle.seek(offset)
+                digest, left = hashlib.sha256(), size
+                while left > 0:
+                    block = handle.read(min(left, 1 << 20))
+                    if not block:
+                        break
+                    digest.update(block)
+                    left -= len(block)
+                if left:
+                    break
+                digests[offset] = digest.hexdigest()
+    except (OSError, EOFError, zlib.error):
+        pass
+    return digests
+
+
+def stamp_rows(root: str, result: UnitResult, *, checksum: bool = False) -> UnitResult:
+    """Fill each row's mtime (a plain file's own; an archive member's, its archive's) and, with `checksum`, its
+    sha256, in place. Kept apart from the sources' listing: every source gets it, none need know of it. A file
+    gone since it was listed keeps NULLs (the next ingest sees it missing)."""
+    archives: dict[str, list[int]] = {}
+    for number, row in enumerate(result.rows):
+        if row[_MEMBER] is not None:
+            archives.setdefault(row[_PATH], []).append(number)
+            continue
+        try:
+            mtime, digest = file_stamp(os.path.join(root, row[_PATH]), checksum=checksum)
+        except OSError:
+            continue
+        result.rows[number] = (*row[:_MTIME], mtime, digest, *row[_CHECKSUM + 1:])
+    for archive, numbers in archives.items():
+        location = os.path.join(root, archive)
+        try:
+            mtime = os.stat(location).st_mtime_ns
+            digests = member_sha256s(location, [(result.rows[n][_MEMBER_OFFSET], result.rows[n][_SIZE])
+                                                for n in numbers]) if checksum else {}
+        except OSError:
+            continue
+        for n in numbers:
+            row = result.rows[n]
+            result.rows[n] = (*row[:_MTIME], mtime, digests.get(row[_MEMBER_OFFSET]), *row[_CHECKSUM + 1:])
+    return result
+
+
+@dataclass(frozen=True)
+class StampedScan:
+    """A source's `scan_unit` followed by `stamp_rows` (picklable, for listing processes)."""
+
+    scan: Callable[[Any], UnitResult]
+    root: str
+    checksum: bool = False
+
+    def __call__(self, unit: Any) -> UnitResult:
+        """Scan `unit`, then stamp its rows."""
+        return stamp_rows(self.root, self.scan(unit), checksum=self.checksum)
 
 
 def scan_image_files(root: str, unit: str, file_pattern, pattern_reason: str, check_images: bool):

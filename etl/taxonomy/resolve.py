@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from etl import bulk, sources
+from etl import bulk, db, sources
 from etl.naming import (
     RANK_NAMES,
     clean_common_name,
@@ -211,6 +211,8 @@ def resolve(engine: Engine, *, progress: bool = False) -> ResolveSummary:
     summary = ResolveSummary()
     total_steps = 5 + len(sources.SOURCES)  # upgrade table, each source, unify, taxa, keys, images
     with engine.begin() as connection, Progress(total_steps, "steps", "taxa resolve", enabled=progress) as steps:
+        # Two resolves at once take turns: the second waits, then redoes the naming over the first's result.
+        db.take_turns(connection, "taxa resolve")
         loaded = {name for (name,) in connection.execute(text("SELECT name FROM ref_resources"))}
         summary.missing_resources = [r.name for r in RESOURCES if r.name not in loaded]
         table = build_upgrade_table(connection, corrections)

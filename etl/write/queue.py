@@ -15,13 +15,12 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal, NamedTuple, Protocol, TypeVar, get_args
+from typing import Any, Literal, NamedTuple, Protocol, TypeVar, get_args
 
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError
 
-from etl import resources
+from etl import db, resources
 from etl.write.tar import SampleRecord
 
 
@@ -41,18 +40,26 @@ QUERIES = resources.named_queries("write/queue.sql")
 T = TypeVar("T")
 
 
-def with_retries(operation: Callable[..., T], *args: object, attempts: int = 6, delay: float = 0.25,
-                 **kwargs: object) -> T:
-    """Run a catalog operation, retrying when the connection was lost (e.g. the server killed the session).
+def _bind_of(operation: Callable[..., object], args: Sequence[object]) -> Engine | Connection | None:
+    """The catalog an operation works on: its queue's, or its first engine or connection argument."""
+    owner = getattr(operation, "__self__", None)
+    bind = getattr(owner, "bind", None)
+    if isinstance(bind, Engine | Connection):
+        return bind
+    return next((arg for arg in args if isinstance(arg, Engine | Connection)), None)
+
+
+def with_retries(operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a catalog operation, waiting out the catalog's absence (the server restarting or refusing, the
+    session killed, too many clients, another schema revision) with backoff up to the engine's budget
+    (`etl.db.wait_out`; past it, `DatabaseUnavailable`, exit 4).
 
     Each queue operation is one transaction, so a retry either redoes it whole or finds it already done.
     """
-    for attempt in range(attempts - 1):
-        try:
-            return operation(*args, **kwargs)
-        except OperationalError:
-            time.sleep(delay * 2**attempt)
-    return operation(*args, **kwargs)
+    bind = _bind_of(operation, args)
+    if bind is None:
+        return db.wait_out(operation, *args, budget=db.DEFAULT_WAIT_SECONDS, database="the catalog", **kwargs)
+    return db.retrying(bind, operation, *args, **kwargs)
 
 
 class Claim(NamedTuple):
@@ -178,6 +185,14 @@ class PlanStatus:
                     for worker, count, samples in self.workers]
             out += [failed.line() for failed in self.failed]
         return out
+
+
+class LiveClaims(NamedTuple):
+    """Claims whose lease has not run out: how many, one worker holding one, and when the last lease ends."""
+
+    claimed: int
+    worker: str | None
+    until: float | None
 
 
 class ShardQueue:
@@ -352,6 +367,18 @@ class ShardQueue:
             samples, first, last = connection.execute(text(QUERIES["status_written"]),
                                                       {"plan": plan_id, "since": since}).one()
         return images_per_second(samples, first, last)
+
+    def live_claims(self, *, hold: bool = False) -> LiveClaims:
+        """Claims of any plan whose lease has not run out (a catalog without a `shards` table has none). With
+        `hold`, inside a transaction, no claim can be taken, renewed or committed until it ends (PostgreSQL
+        locks the table; SQLite's write transaction excludes every other writer already)."""
+        with self._transaction() as connection:
+            if not inspect(connection).has_table("shards"):
+                return LiveClaims(0, None, None)
+            if hold and connection.dialect.name == "postgresql":
+                connection.execute(text(QUERIES["lock_claims"]))
+            count, worker, until = connection.execute(text(QUERIES["live_claims"]), {"now": time.time()}).one()
+        return LiveClaims(int(count), worker, until)
 
     def retry_failed(self, plan_id: int) -> int:
         """Set the plan's failed shards back to pending with no attempt counted; how many there were."""

@@ -76,7 +76,7 @@ SELECT m.position, i.id AS image_id, i.source, i.path, i.member_offset, i.byte_s
        t.kingdom, t.phylum, t."class" AS class_, t."order", t.family, t.genus, t.species,
        t.scientific_name, t.taxonomic_name, t.tagged_name, t.common_name,
        t.class_index_kingdom, t.class_index_phylum, t.class_index_class, t.class_index_order,
-       t.class_index_family, t.class_index_genus, t.class_index_species
+       t.class_index_family, t.class_index_genus, t.class_index_species, i.source_mtime_ns
 FROM shard_members AS m
 JOIN images AS i ON i.id = m.image_id
 JOIN taxa AS t ON t.id = i.taxon_id
@@ -125,3 +125,11 @@ WHERE plan_id = :plan AND state = 'failed'
 -- The shards in hand, per worker, with when each was claimed and until when its lease runs (for status --watch).
 SELECT worker, shard_index, claimed_at, lease_until FROM shards
 WHERE plan_id = :plan AND state = 'claimed' ORDER BY worker, shard_index
+
+-- name: lock_claims
+-- PostgreSQL: no claim, renewal or commit until this transaction ends (a migration checking for live claims).
+LOCK TABLE shards IN SHARE MODE
+
+-- name: live_claims
+-- Claims whose lease has not run out: workers are writing (or were, until less than a lease ago).
+SELECT COUNT(*), MIN(worker), MAX(lease_until) FROM shards WHERE state = 'claimed' AND lease_until >= :now

@@ -53,6 +53,7 @@ class SampleRecord(NamedTuple):
     class_index_family: int
     class_index_genus: int
     class_index_species: int
+    source_mtime_ns: int | None = None  # the file's mtime at ingest (etl.reader.changed_since_ingest)
 
     @property
     def ranks(self) -> tuple[str, str, str, str, str, str, str]:

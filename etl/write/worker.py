@@ -12,6 +12,7 @@ the time a shard takes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -24,13 +25,14 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from etl import db, sources
 from etl.atomic import fsync_directory, remove_stale_temporaries, temporary_name
+from etl.errors import EnvironmentFault
 from etl.images import ImageProblem, prepare
 from etl.plan import Plan, get_plan
-from etl.reader import ImageReader, source_roots
+from etl.reader import ImageReader, changed_since_ingest, source_roots
 from etl.write.queue import Claim, Manifest, ShardQueue, SkippedImage, with_retries
 from etl.write.tar import HashingFile, SampleRecord, SampleTarWriter, idx_line, idx_text, sample_members
 
@@ -57,6 +59,7 @@ class WriteOptions:
     max_attempts: int = 3
     grace_seconds: float = 60.0
     poll_seconds: float = 2.0
+    db_wait_seconds: float = db.DEFAULT_WAIT_SECONDS  # how long an unavailable catalog is waited for
 
     @classmethod
     def from_settings(cls, settings: Config, plan_name: str, *, lease_seconds: float = DEFAULT_LEASE_SECONDS,
@@ -68,7 +71,8 @@ class WriteOptions:
             read_settings={setting.name: settings.get_value(setting.name)
                            for source in sources.SOURCES for setting in source.READ_SETTINGS},
             cache_dir=Path(settings.get_value("cache_dir")).resolve(),
-            lease_seconds=lease_seconds, max_attempts=max_attempts, grace_seconds=grace_seconds)
+            lease_seconds=lease_seconds, max_attempts=max_attempts, grace_seconds=grace_seconds,
+            db_wait_seconds=float(settings.get_value("db_wait_seconds")))
 
 
 def worker_name(rank: int | None = None, size: int | None = None) -> str:
@@ -93,7 +97,7 @@ class LeaseKeeper:
                 if not self.queue.renew(self.held, self.lease_seconds):
                     self.lost.set()
                     return
-            except OperationalError:
+            except DBAPIError:
                 continue  # the database is away for a moment: try again; the lease has slack for this
 
     def __enter__(self) -> LeaseKeeper:
@@ -150,6 +154,10 @@ def _write_samples(context: WorkerContext, records: list[SampleRecord], writer: 
     for record in records:
         if lost.is_set() or context.abandon.is_set():
             break
+        changed = changed_since_ingest(context.reader.roots, record)
+        if changed is not None:  # never publish bytes the catalog did not see
+            skipped.append(SkippedImage(record.image_id, changed))
+            continue
         step = time.perf_counter()
         try:
             data = context.reader.read(record.source, record.path, record.member_offset, record.byte_size)
@@ -261,6 +269,10 @@ def claim_and_write(context: WorkerContext, poll_seconds: float = 2.0,
         stats.claims += 1
         try:
             outcome = write_shard(context, held)
+        except EnvironmentFault:  # e.g. the catalog away past its budget: not the shard's fault, no attempt
+            with contextlib.suppress(DBAPIError):  # give the shard back uncounted if the catalog answers now
+                queue.release(held)
+            raise
         except Exception as exc:  # a shard-level failure (unreadable archive, full disk): count the attempt
             with_retries(queue.fail_attempt, held, f"{type(exc).__name__}: {exc}", context.max_attempts)
             stats.failed += 1
@@ -327,7 +339,7 @@ class Signals:
 
 def run_worker(options: WriteOptions, rank: int | None = None, size: int | None = None) -> WorkerStats:
     """One worker in this process: claim and write shards until the plan is finished or told to stop."""
-    engine = db.make_engine(options.database_url)
+    engine = db.make_engine(options.database_url, wait_seconds=options.db_wait_seconds, short_lived=True)
     signals = Signals(options.grace_seconds)
     signals.install()
     try:
