@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,6 +221,11 @@ class ReadOptions:
 
     cache_dir: Path
     settings: Mapping[str, Any] = field(default_factory=dict)
+    # Called while a long step of a read (restaging an archive) makes progress, so the reader's time limit
+    # counts from the last sign of life rather than from the start.
+    heartbeat: Callable[[], None] | None = None
+    # Temporaries in the cache older than this, that no live writer holds, are left by killed processes.
+    stale_seconds: float = 3600.0
 
 
 class ImageStore(Protocol):
@@ -234,6 +240,27 @@ class ImageStore(Protocol):
         ...
 
 
+class NotRegularFile(OSError):
+    """A source path that is not a regular file (a FIFO, a device, a folder): never read from."""
+
+
+def read_regular_file(path: Path) -> bytes:
+    """The whole of the regular file `path`. It is opened without blocking (a FIFO would wait for a writer) and
+    checked on its descriptor, so a FIFO, device or folder raises `NotRegularFile` and is never read."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "FIFO" if stat.S_ISFIFO(mode) else "folder" if stat.S_ISDIR(mode) else "device or socket"
+            raise NotRegularFile(0, kind, str(path))
+        with os.fdopen(descriptor, "rb", closefd=True) as handle:
+            descriptor = -1
+            return handle.read()
+    finally:
+        if descriptor >= 0:
+            os.close(descriptor)
+
+
 class FileStore:
     """Images that are plain files under the source root, at their catalogued path."""
 
@@ -241,9 +268,12 @@ class FileStore:
         self.root = root
 
     def read(self, path: str, member_offset: int | None, byte_size: int) -> bytes:
-        """The whole file."""
-        with open(self.root / path, "rb") as handle:
-            return handle.read()
+        """The whole file (`NotRegularFile` for a FIFO, device or folder)."""
+        return read_regular_file(self.root / path)
+
+    def unit_of(self, path: str) -> Path:
+        """The listing unit holding the image: its folder."""
+        return (self.root / path).parent
 
     def close(self) -> None:
         """Nothing is kept open."""

@@ -228,6 +228,21 @@ def write_plan(options: WriteOptions, workers: int, *, progress: bool = False) -
     return _report(options, started, stats) if rank == 0 else None
 
 
+def reopen_for_repair(options: WriteOptions) -> int:
+    """Set the plan's done shards holding image errors whose cause may have passed (unreadable, missing file,
+    timeout) back to pending, to be written again; how many."""
+    from etl.write.faults import shards_to_repair
+
+    engine = db.make_engine(options.database_url)
+    try:
+        queue = ShardQueue(engine)
+        plan = get_plan(engine, options.plan_name)
+        return queue.reopen_done(shards_to_repair(queue.done_image_errors(plan.id)),
+                                 "repair: image errors whose cause may have passed")
+    finally:
+        engine.dispose()
+
+
 PROGRESS_POLL_SECONDS = 2.0
 
 
