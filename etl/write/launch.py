@@ -149,6 +149,9 @@ class WriteReport:
     # Claims this process's workers lost to another worker (their results discarded): a sign of leases too
     # short for the shards, or of stalled workers. Only the reporting process's own workers are counted.
     lost_leases: int = 0
+    # Shards this process's workers gave back, attempts unchanged, because of a fault of the environment (a
+    # source root away, a full disk) that they then waited out.
+    environment_faults: int = 0
 
     @property
     def complete(self) -> bool:
@@ -172,6 +175,9 @@ class WriteReport:
         if self.lost_leases:
             lines.append(f"{plural(self.lost_leases, 'lost lease')}: claims another worker took over while this "
                          "run held them; their results were discarded")
+        if self.environment_faults:
+            lines.append(f"{plural(self.environment_faults, 'shard')} given back for a fault of the environment "
+                         "(source or disk away), then written after waiting it out")
         if self.shard_index:
             lines.append(f"shard index: {self.shard_index}")
         return lines
@@ -198,7 +204,8 @@ def _report(options: WriteOptions, started: float, stats: list[WorkerStats]) -> 
         index = write_shard_index(queue, plan)
         return WriteReport(plan.name, time.time() - started, queue.finished_since(plan.id, started),
                            queue.states(plan.id), index, queue.rate_since(plan.id, started),
-                           tuple(queue.failed(plan.id)), sum(s.lost for s in stats))
+                           tuple(queue.failed(plan.id)), sum(s.lost for s in stats),
+                           sum(s.environment_faults for s in stats))
     finally:
         engine.dispose()
 

@@ -273,22 +273,23 @@ def _read_and_prepare(context: WorkerContext, record: SampleRecord) -> bytes | F
     def read() -> bytes:
         return reader.read(record.source, record.path, record.member_offset, record.byte_size)
 
+    def fault_of(error: OSError) -> Fault:
+        where = reader.locate(record.source, record.path)
+        return classify(error, Where("read", reader.options.cache_dir, context.out_dir, where.root, where.unit,
+                                     Probe(where.root_present, where.unit_present)))
+
     try:
         data = read()
     except NotRegularFile as exc:
         return classify(exc, Where("read", reader.options.cache_dir))
     except OSError as exc:
-        where = reader.locate(record.source, record.path)
-        error: OSError = exc
-        if where.root_present and where.unit_present:
-            try:
-                data = read()
-                error = None  # type: ignore[assignment]
-            except OSError as again:
-                error, where = again, reader.locate(record.source, record.path)
-        if error is not None:
-            return classify(error, Where("read", reader.options.cache_dir, context.out_dir, where.root, where.unit,
-                                         Probe(where.root_present, where.unit_present)))
+        fault = fault_of(exc)
+        if fault.kind != "image":
+            return fault
+        try:  # the source looked whole: the root may have come back between the read and the look
+            data = read()
+        except OSError as again:
+            return fault_of(again)
     context.time("read", step)
     return prepare(data, context.plan.target, context.timings)
 
