@@ -413,6 +413,23 @@ def test_stale_shard_temporaries_are_removed_at_start(prepared, tmp_path: Path):
     assert live.exists() and young.exists()
 
 
+def test_ingest_rejects_special_files_without_opening_them(catalog_url, engine_of, sample_collection: Path,
+                                                          tmp_path: Path):
+    from etl import catalog
+
+    engine = engine_of(catalog_url)
+    root = tmp_path / "inat21"
+    shutil.copytree(roots(sample_collection)["inat21"], root)
+    folder = next(path for path in sorted(root.iterdir()) if path.is_dir())
+    os.mkfifo(folder / "0a0a0a0a-0000-4000-8000-000000000000.jpg")
+    (folder / "0b0b0b0b-0000-4000-8000-000000000000.jpg").mkdir()
+    catalog.ingest(engine, "inat21", root, workers=1, echo=lambda _: None)
+    with engine.connect() as connection:
+        rejects = dict(connection.execute(text("SELECT path, reason FROM ingest_rejects")).all())
+    assert rejects[f"{folder.name}/0a0a0a0a-0000-4000-8000-000000000000.jpg"] == "not a regular file"
+    assert rejects[f"{folder.name}/0b0b0b0b-0000-4000-8000-000000000000.jpg"] == "not a regular file"
+
+
 def test_retry_returns_failed_shards_to_pending_with_no_sql(prepared, tmp_path: Path):
     url, engine = prepared
     plan = make_plan(engine, tmp_path / "out", name="p-val", split="val", per_shard=1000)
@@ -425,6 +442,12 @@ def test_retry_returns_failed_shards_to_pending_with_no_sql(prepared, tmp_path: 
     assert result.exit_code == 0, result.output
     assert "1 failed shard set back to pending" in result.output
     assert shard_states(engine, plan.id) == [("pending", 0)]
+    # `repair` reopens no done shard here (none holds a passing image error) and writes what is pending.
+    result = CliRunner(env={"TOL_CACHE_DIR": str(tmp_path / "cache")}).invoke(
+        cli, ["--database-url", url, "-q", "shards", "repair", plan.name, "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "p-val: 0 done shards with passing image errors set back to pending" in result.output
+    assert shard_states(engine, plan.id) == [("done", 1)]
 
 
 def test_environment_fault_never_counts_as_a_shard_failure_kind():

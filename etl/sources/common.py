@@ -13,7 +13,7 @@ import stat
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Protocol
 
 from sqlalchemy import text
 
@@ -153,11 +153,13 @@ def sniff_file(path: str, size: int) -> tuple[str | None, str | None]:
     if size == 0:
         return sniff(b"", b"", 0)
     try:
-        with open(path, "rb") as handle:
+        with open_regular_file(path) as handle:
             head = handle.read(SNIFF_BYTES)
             if size > SNIFF_BYTES:
                 handle.seek(max(size - SNIFF_BYTES, 0))
             tail = handle.read(SNIFF_BYTES) if size > SNIFF_BYTES else head
+    except NotRegularFile:
+        return "not a regular file", None
     except OSError as exc:
         return f"unreadable: {exc.strerror or exc}", None
     return sniff(head, tail, size)
@@ -244,21 +246,25 @@ class NotRegularFile(OSError):
     """A source path that is not a regular file (a FIFO, a device, a folder): never read from."""
 
 
-def read_regular_file(path: Path) -> bytes:
-    """The whole of the regular file `path`. It is opened without blocking (a FIFO would wait for a writer) and
-    checked on its descriptor, so a FIFO, device or folder raises `NotRegularFile` and is never read."""
+def open_regular_file(path: str | os.PathLike[str]) -> BinaryIO:
+    """Open the regular file `path` for reading. It is opened without blocking (a FIFO would wait for a writer)
+    and checked on its descriptor, so a FIFO, device or folder raises `NotRegularFile` and is never read."""
     descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     try:
         mode = os.fstat(descriptor).st_mode
         if not stat.S_ISREG(mode):
             kind = "FIFO" if stat.S_ISFIFO(mode) else "folder" if stat.S_ISDIR(mode) else "device or socket"
-            raise NotRegularFile(0, kind, str(path))
-        with os.fdopen(descriptor, "rb", closefd=True) as handle:
-            descriptor = -1
-            return handle.read()
-    finally:
-        if descriptor >= 0:
-            os.close(descriptor)
+            raise NotRegularFile(0, kind, os.fspath(path))
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+def read_regular_file(path: str | os.PathLike[str]) -> bytes:
+    """The whole of the regular file `path` (`NotRegularFile` for anything else, see `open_regular_file`)."""
+    with open_regular_file(path) as handle:
+        return handle.read()
 
 
 class FileStore:

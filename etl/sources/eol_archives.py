@@ -19,10 +19,11 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
+from stat import S_ISREG
 from typing import BinaryIO
 
 from etl.atomic import atomic_path, atomic_write, remove_stale_temporaries
-from etl.sources.common import ReadOptions, SourceSetting
+from etl.sources.common import NotRegularFile, ReadOptions, SourceSetting
 
 # How many archives a reader keeps open. A restaged tar is just a file handle, so a reader keeps every archive
 # of a real collection open (the HF release has 63) and never reopens one per image; a gzip index holds
@@ -65,6 +66,8 @@ class ArchiveStore:
     def _cache_path(self, archive: Path, folder: str, suffix: str) -> Path:
         # Size and modification time in the name: a replaced archive never meets a stale copy.
         stat = archive.stat()
+        if not S_ISREG(stat.st_mode):
+            raise NotRegularFile(0, "archive is not a regular file", str(archive))
         return self.cache_dir / folder / f"{archive.name}.{stat.st_size}.{int(stat.st_mtime)}{suffix}"
 
     def _archive(self, path: Path) -> BinaryIO:
