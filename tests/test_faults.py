@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from etl.cli import cli
-from etl.errors import EnvironmentFault, ExitCode
+from etl.errors import EnvironmentFault, ExitCode, WorkLeftError
 from etl.images import ImageProblem
 from etl.reader import ImageReader
 from etl.sources import eol_archives
@@ -31,7 +31,6 @@ from etl.write.launch import reopen_for_repair, run_local_workers, write_plan
 from etl.write.queue import Claim, ShardQueue
 from etl.write.worker import (
     Abandoned,
-    CircuitOpen,
     LeaseKeeper,
     TimedCalls,
     WorkerContext,
@@ -363,9 +362,14 @@ def test_circuit_breaker_stops_one_cause_from_draining_the_queue(prepared, tmp_p
         raise ValueError("a bug in one code path")
 
     monkeypatch.setattr(ImageReader, "read", broken)
-    with pytest.raises(CircuitOpen, match=r"after 3 failures in a row of one kind \(ValueError") as caught:
-        run_worker(write_options(url, plan.name, tmp_path / "cache", max_attempts=5))
-    assert caught.value.exit_code == ExitCode.WORK_LEFT
+    report = write_plan(write_options(url, plan.name, tmp_path / "cache", max_attempts=5), 1)
+    assert report is not None and not report.complete
+    assert len(report.stopped) == 1
+    assert "stopped claiming after 3 shard failures in a row of one kind (ValueError" in report.stopped[0]
+    assert any(line.startswith("circuit breaker: ") for line in report.lines())
+    with pytest.raises(WorkLeftError) as caught:
+        report.check_complete()
+    assert caught.value.exit_code == ExitCode.WORK_LEFT == 3
     states = shard_states(engine, plan.id)
     assert sum(attempts for _, attempts in states) == 3
     assert [state for state, _ in states].count("pending") == plan.n_shards

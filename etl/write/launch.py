@@ -26,7 +26,7 @@ from etl.plan import Plan, get_plan
 from etl.progress import Progress
 from etl.write.queue import FailedShard, ShardQueue, ShardState, WorkerRun, plural
 from etl.write.sidecars import write_sidecars
-from etl.write.worker import WorkerStats, WriteOptions, run_worker
+from etl.write.worker import CircuitOpen, WorkerStats, WriteOptions, run_worker
 
 MPI_ENVIRONMENT = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
 NETWORK_FILESYSTEMS = {"nfs", "nfs4", "lustre", "gpfs", "beegfs", "cifs", "smbfs", "ceph", "fuse.glusterfs",
@@ -152,6 +152,8 @@ class WriteReport:
     # Shards this process's workers gave back, attempts unchanged, because of a fault of the environment (a
     # source root away, a full disk) that they then waited out.
     environment_faults: int = 0
+    # Why this process's workers stopped claiming early (the circuit breaker: a run of shard failures of one kind).
+    stopped: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -175,6 +177,7 @@ class WriteReport:
         if self.lost_leases:
             lines.append(f"{plural(self.lost_leases, 'lost lease')}: claims another worker took over while this "
                          "run held them; their results were discarded")
+        lines += [f"circuit breaker: {reason}" for reason in self.stopped]
         if self.environment_faults:
             lines.append(f"{plural(self.environment_faults, 'shard')} given back for a fault of the environment "
                          "(source or disk away), then written after waiting it out")
@@ -205,7 +208,8 @@ def _report(options: WriteOptions, started: float, stats: list[WorkerStats]) -> 
         return WriteReport(plan.name, time.time() - started, queue.finished_since(plan.id, started),
                            queue.states(plan.id), index, queue.rate_since(plan.id, started),
                            tuple(queue.failed(plan.id)), sum(s.lost for s in stats),
-                           sum(s.environment_faults for s in stats))
+                           sum(s.environment_faults for s in stats),
+                           tuple(s.stopped_by for s in stats if s.stopped_by))
     finally:
         engine.dispose()
 
@@ -232,7 +236,12 @@ def write_plan(options: WriteOptions, workers: int, *, progress: bool = False) -
     if _unfinished(options):
         with plan_progress(options, enabled=progress and rank == 0):
             stats = [run_worker(options, rank, size)]
-    return _report(options, started, stats) if rank == 0 else None
+    if rank != 0:
+        stopped = [s.stopped_by for s in stats if s.stopped_by]
+        if stopped:  # rank 0 reports the plan; this rank still exits non-zero
+            raise CircuitOpen(stopped[0])
+        return None
+    return _report(options, started, stats)
 
 
 def reopen_for_repair(options: WriteOptions) -> int:

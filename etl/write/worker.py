@@ -400,21 +400,23 @@ class WorkerStats:
     lost: int = 0
     failed: int = 0
     environment_faults: int = 0  # shards given back because of the environment
+    stopped_by: str | None = None  # why the circuit breaker stopped this worker, if it did
     claims: int = 0
     seconds: float = 0.0
     slowest_shard_s: float = 0.0
 
 
 class CircuitOpen(WorkLeftError):
-    """A worker stopped claiming after too many shard failures of one kind in a row (exit 3)."""
+    """A worker stopped claiming after too many shard failures of one kind in a row (exit 3); raised by an MPI
+    rank that reports nothing else."""
 
 
 def claim_and_write(context: WorkerContext, poll_seconds: float = 2.0,
                     should_claim: Callable[[WorkerStats], bool] | None = None) -> WorkerStats:
     """Claim and write shards until the plan is finished (or `stop` is set, or `should_claim` says no).
 
-    Raises `EnvironmentFault` (exit 4) when a fault of the environment outlasts `environment_budget`, and
-    `CircuitOpen` (exit 3) after `breaker_failures` shard failures of one kind in a row; either way the shards
+    Raises `EnvironmentFault` (exit 4) when a fault of the environment outlasts `environment_budget`, and stops
+    (setting `stopped_by`) after `breaker_failures` shard failures of one kind in a row; either way the shards
     not written stay pending."""
     queue, plan_id = context.queue, context.plan.id
     stats = WorkerStats(context.worker)
@@ -459,10 +461,10 @@ def claim_and_write(context: WorkerContext, poll_seconds: float = 2.0,
             kind = signature(exc)
             streak = [*streak, kind] if streak and streak[-1] == kind else [kind]
             if len(streak) >= context.breaker_failures:
-                raise CircuitOpen(
-                    f"{context.worker} stopped claiming shards of plan {context.plan.name} after "
-                    f"{len(streak)} failures in a row of one kind ({kind}; last: {exc}); the rest stay "
-                    f"pending: fix the cause and run the write again") from None
+                stats.stopped_by = (f"{context.worker} stopped claiming after {len(streak)} shard failures in a "
+                                    f"row of one kind ({kind}; last: {str(exc)[:300]}); the shards not written "
+                                    "stay pending: fix the cause and run the write again")
+                break
             continue
         faulty_since, backoff, streak = None, poll_seconds, []
         if outcome.status == "done":
