@@ -72,6 +72,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("db_wait_seconds", "int", 300,
             "how long workers and commands wait, with backoff, for a catalog database that went away "
             "(restart, outage, too many clients, another schema revision) before exiting 4"),
+    Setting("read_timeout_seconds", "int", 300,
+            "a shard writer gives up on one image's read and decode after this many seconds without progress "
+            "(recorded as `timeout:`, repairable)"),
+    Setting("environment_budget_seconds", "int", 600,
+            "how long a shard writer waits out a fault of the environment (source root gone, disk full) with "
+            "backoff before it exits 4, leaving the shards pending"),
+    Setting("breaker_failures", "int", 3,
+            "a shard writer stops claiming (exit 3) after this many shard failures of one kind in a row"),
+    Setting("passing_error_percent", "int", 20,
+            "a shard where more than this percent of images (and at least 5) fail to read is a fault of the "
+            "environment, not of its images"),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 

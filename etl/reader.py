@@ -7,9 +7,9 @@ images are files under their root, EOL images members of `.tar.gz` archives (etl
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -43,16 +43,37 @@ def check_read_settings(settings: dict[str, object]) -> None:
                 raise TolError(f"{setting.name} must be one of {', '.join(setting.choices)}, not {value!r}")
 
 
+class Whereabouts(NamedTuple):
+    """Where a catalogued image lives: its source root, its listing unit (folder or archive), and whether each
+    was there when looked at (after a failed read)."""
+
+    root: Path
+    unit: Path
+    root_present: bool
+    unit_present: bool
+
+
+def _present(path: Path) -> bool:
+    try:
+        os.stat(path)
+    except OSError:
+        return False
+    return True
+
+
 class ImageReader:
     """Reads image bytes of every source; keeps each source's store (and what it holds open) between reads."""
 
     def __init__(self, roots: dict[str, Path], cache_dir: Path,
-                 read_settings: Mapping[str, object] | None = None) -> None:
-        """`read_settings`: the sources' READ_SETTINGS by name (a missing one takes its default)."""
+                 read_settings: Mapping[str, object] | None = None, *,
+                 heartbeat: Callable[[], None] | None = None, stale_seconds: float = 3600.0) -> None:
+        """`read_settings`: the sources' READ_SETTINGS by name (a missing one takes its default); `heartbeat`:
+        called while a long read step makes progress; `stale_seconds`: the age after which a cache temporary no
+        live writer holds is a killed process's (see etl.sources.common.ReadOptions)."""
         settings = dict(read_settings or {})
         check_read_settings(settings)
         self.roots = roots
-        self.options = ReadOptions(cache_dir, settings)
+        self.options = ReadOptions(cache_dir, settings, heartbeat, stale_seconds)
         self._stores: dict[str, ImageStore] = {}
 
     def _store(self, source: str) -> ImageStore:
@@ -67,6 +88,15 @@ class ImageReader:
     def read(self, source: str, path: str, member_offset: int | None, byte_size: int) -> bytes:
         """The bytes of one image (OSError when the file or archive cannot be read)."""
         return self._store(source).read(path, member_offset, byte_size)
+
+    def locate(self, source: str, path: str) -> Whereabouts:
+        """Look at the root and the unit of an image (after its read failed): are they there?"""
+        store = self._store(source)
+        root = self.roots[source]
+        unit_of = getattr(store, "unit_of", None)
+        unit = unit_of(path) if unit_of is not None else (root / path).parent
+        root_present = _present(root)
+        return Whereabouts(root, unit, root_present, root_present and _present(unit))
 
     def close(self) -> None:
         """Close what every store holds open."""

@@ -89,7 +89,8 @@ def make_plan(engine, out: Path, name: str = "p-train", split: str = "train", pe
 
 def write_options(url: str, plan: str, cache: Path, **kwargs) -> WriteOptions:
     """Worker options for writing `plan`, polling fast enough for tests."""
-    return WriteOptions(database_url=url, plan_name=plan, roots={}, cache_dir=cache, poll_seconds=0.2, **kwargs)
+    kwargs.setdefault("roots", {})
+    return WriteOptions(database_url=url, plan_name=plan, cache_dir=cache, poll_seconds=0.2, **kwargs)
 
 
 def sha256_of(path: Path) -> str:

@@ -106,6 +106,41 @@ def shards_write(state: State, plan: str, workers: int | None, lease: float, max
         report.check_complete()
 
 
+@shards_group.command("repair")
+@click.argument("plan")
+@click.option("--workers", type=int, help="Local worker processes (setting `workers`); 1 under MPI.")
+@click.option("--lease", default=120.0, show_default=True, help="Seconds a claim lasts unless renewed.")
+@click.option("--max-attempts", default=3, show_default=True, help="Attempts before a shard is marked failed.")
+@click.option("--grace", default=60.0, show_default=True,
+              help="Seconds to finish the shard in hand after SIGTERM before releasing it.")
+@pass_state
+def shards_repair(state: State, plan: str, workers: int | None, lease: float, max_attempts: int,
+                  grace: float) -> None:
+    """Write again the done shards of PLAN holding image errors whose cause may have passed (unreadable,
+    missing file, timeout), e.g. after a source was away during the write.
+
+    Each shard keeps its planned sample order; its new bytes get a new manifest. Images that still fail are
+    recorded again. Run it as one process (not under MPI).
+
+    \b
+    Example:
+      tol shards repair main-train --workers 8
+    """
+    from etl.write.launch import WriteOptions, reopen_for_repair, write_plan
+    from etl.write.queue import plural
+
+    state.engine()  # refuses a catalog that is not at head
+    options = WriteOptions.from_settings(state.config(), plan, lease_seconds=lease, max_attempts=max_attempts,
+                                         grace_seconds=grace)
+    count = reopen_for_repair(options)
+    click.echo(f"{plan}: {plural(count, 'done shard')} with passing image errors set back to pending")
+    report = write_plan(options, workers or state.config().get_value("workers"), progress=not state.quiet)
+    if report is not None:
+        for line in report.lines():
+            click.echo(line)
+        report.check_complete()
+
+
 @shards_group.command("retry")
 @click.argument("plan")
 @pass_state

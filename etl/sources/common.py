@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, Protocol
 
 from sqlalchemy import text
 
@@ -235,11 +236,13 @@ def sniff_file(path: str, size: int) -> tuple[str | None, str | None]:
     if size == 0:
         return sniff(b"", b"", 0)
     try:
-        with open(path, "rb") as handle:
+        with open_regular_file(path) as handle:
             head = handle.read(SNIFF_BYTES)
             if size > SNIFF_BYTES:
                 handle.seek(max(size - SNIFF_BYTES, 0))
             tail = handle.read(SNIFF_BYTES) if size > SNIFF_BYTES else head
+    except NotRegularFile:
+        return "not a regular file", None
     except OSError as exc:
         return f"unreadable: {exc.strerror or exc}", None
     return sniff(head, tail, size)
@@ -303,6 +306,11 @@ class ReadOptions:
 
     cache_dir: Path
     settings: Mapping[str, Any] = field(default_factory=dict)
+    # Called while a long step of a read (restaging an archive) makes progress, so the reader's time limit
+    # counts from the last sign of life rather than from the start.
+    heartbeat: Callable[[], None] | None = None
+    # Temporaries in the cache older than this, that no live writer holds, are left by killed processes.
+    stale_seconds: float = 3600.0
 
 
 class ImageStore(Protocol):
@@ -317,6 +325,31 @@ class ImageStore(Protocol):
         ...
 
 
+class NotRegularFile(OSError):
+    """A source path that is not a regular file (a FIFO, a device, a folder): never read from."""
+
+
+def open_regular_file(path: str | os.PathLike[str]) -> BinaryIO:
+    """Open the regular file `path` for reading. It is opened without blocking (a FIFO would wait for a writer)
+    and checked on its descriptor, so a FIFO, device or folder raises `NotRegularFile` and is never read."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "FIFO" if stat.S_ISFIFO(mode) else "folder" if stat.S_ISDIR(mode) else "device or socket"
+            raise NotRegularFile(0, kind, os.fspath(path))
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+def read_regular_file(path: str | os.PathLike[str]) -> bytes:
+    """The whole of the regular file `path` (`NotRegularFile` for anything else, see `open_regular_file`)."""
+    with open_regular_file(path) as handle:
+        return handle.read()
+
+
 class FileStore:
     """Images that are plain files under the source root, at their catalogued path."""
 
@@ -324,9 +357,12 @@ class FileStore:
         self.root = root
 
     def read(self, path: str, member_offset: int | None, byte_size: int) -> bytes:
-        """The whole file."""
-        with open(self.root / path, "rb") as handle:
-            return handle.read()
+        """The whole file (`NotRegularFile` for a FIFO, device or folder)."""
+        return read_regular_file(self.root / path)
+
+    def unit_of(self, path: str) -> Path:
+        """The listing unit holding the image: its folder."""
+        return (self.root / path).parent
 
     def close(self) -> None:
         """Nothing is kept open."""

@@ -26,7 +26,7 @@ from etl.plan import Plan, get_plan
 from etl.progress import Progress
 from etl.write.queue import FailedShard, ShardQueue, ShardState, WorkerRun, plural
 from etl.write.sidecars import write_sidecars
-from etl.write.worker import WorkerStats, WriteOptions, run_worker
+from etl.write.worker import CircuitOpen, WorkerStats, WriteOptions, run_worker
 
 MPI_ENVIRONMENT = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
 NETWORK_FILESYSTEMS = {"nfs", "nfs4", "lustre", "gpfs", "beegfs", "cifs", "smbfs", "ceph", "fuse.glusterfs",
@@ -149,6 +149,11 @@ class WriteReport:
     # Claims this process's workers lost to another worker (their results discarded): a sign of leases too
     # short for the shards, or of stalled workers. Only the reporting process's own workers are counted.
     lost_leases: int = 0
+    # Shards this process's workers gave back, attempts unchanged, because of a fault of the environment (a
+    # source root away, a full disk) that they then waited out.
+    environment_faults: int = 0
+    # Why this process's workers stopped claiming early (the circuit breaker: a run of shard failures of one kind).
+    stopped: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -172,6 +177,10 @@ class WriteReport:
         if self.lost_leases:
             lines.append(f"{plural(self.lost_leases, 'lost lease')}: claims another worker took over while this "
                          "run held them; their results were discarded")
+        lines += [f"circuit breaker: {reason}" for reason in self.stopped]
+        if self.environment_faults:
+            lines.append(f"{plural(self.environment_faults, 'shard')} given back for a fault of the environment "
+                         "(source or disk away), then written after waiting it out")
         if self.shard_index:
             lines.append(f"shard index: {self.shard_index}")
         return lines
@@ -198,7 +207,9 @@ def _report(options: WriteOptions, started: float, stats: list[WorkerStats]) -> 
         index = write_shard_index(queue, plan)
         return WriteReport(plan.name, time.time() - started, queue.finished_since(plan.id, started),
                            queue.states(plan.id), index, queue.rate_since(plan.id, started),
-                           tuple(queue.failed(plan.id)), sum(s.lost for s in stats))
+                           tuple(queue.failed(plan.id)), sum(s.lost for s in stats),
+                           sum(s.environment_faults for s in stats),
+                           tuple(s.stopped_by for s in stats if s.stopped_by))
     finally:
         engine.dispose()
 
@@ -225,7 +236,27 @@ def write_plan(options: WriteOptions, workers: int, *, progress: bool = False) -
     if _unfinished(options):
         with plan_progress(options, enabled=progress and rank == 0):
             stats = [run_worker(options, rank, size)]
-    return _report(options, started, stats) if rank == 0 else None
+    if rank != 0:
+        stopped = [s.stopped_by for s in stats if s.stopped_by]
+        if stopped:  # rank 0 reports the plan; this rank still exits non-zero
+            raise CircuitOpen(stopped[0])
+        return None
+    return _report(options, started, stats)
+
+
+def reopen_for_repair(options: WriteOptions) -> int:
+    """Set the plan's done shards holding image errors whose cause may have passed (unreadable, missing file,
+    timeout) back to pending, to be written again; how many."""
+    from etl.write.faults import shards_to_repair
+
+    engine = db.make_engine(options.database_url)
+    try:
+        queue = ShardQueue(engine)
+        plan = get_plan(engine, options.plan_name)
+        return queue.reopen_done(shards_to_repair(queue.done_image_errors(plan.id)),
+                                 "repair: image errors whose cause may have passed")
+    finally:
+        engine.dispose()
 
 
 PROGRESS_POLL_SECONDS = 2.0

@@ -385,6 +385,26 @@ class ShardQueue:
         with self._transaction() as connection:
             return connection.execute(text(QUERIES["retry_failed"]), {"plan": plan_id}).rowcount
 
+    def reopen_done(self, shard_ids: Sequence[int], reason: str) -> int:
+        """Set done shards back to pending (no attempt counted, no manifest), to be written again; how many."""
+        if not shard_ids:
+            return 0
+        with self._transaction() as connection:
+            return sum(connection.execute(text(QUERIES["repair_reset"]), {"id": shard_id, "reason": reason}).rowcount
+                       for shard_id in shard_ids)
+
+    def live_tokens(self, plan_id: int) -> set[str]:
+        """The claim tokens of the plan's shards in hand whose lease has not run out."""
+        with self._reading() as connection:
+            return set(connection.execute(text(QUERIES["live_tokens"]),
+                                          {"plan": plan_id, "now": time.time()}).scalars())
+
+    def done_image_errors(self, plan_id: int) -> list[tuple[int, str]]:
+        """(shard id, reason) of every image error recorded by the plan's done shards."""
+        with self._reading() as connection:
+            return [(int(shard), str(reason)) for shard, reason in
+                    connection.execute(text(QUERIES["done_image_errors"]), {"plan": plan_id})]
+
     def finished_since(self, plan_id: int, since: float) -> list[WorkerRun]:
         """Per worker, what it finished of the plan since the Unix time `since`."""
         with self._reading() as connection:

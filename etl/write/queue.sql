@@ -133,3 +133,17 @@ LOCK TABLE shards IN SHARE MODE
 -- name: live_claims
 -- Claims whose lease has not run out: workers are writing (or were, until less than a lease ago).
 SELECT COUNT(*), MIN(worker), MAX(lease_until) FROM shards WHERE state = 'claimed' AND lease_until >= :now
+-- name: live_tokens
+-- The claim tokens of the plan's shards in hand whose lease still runs (their temporaries are not stale).
+SELECT claim_token FROM shards WHERE plan_id = :plan AND state = 'claimed' AND lease_until >= :now
+
+-- name: done_image_errors
+-- The image errors of the plan's done shards, for `tol shards repair` to pick those whose cause may have passed.
+SELECT s.id, e.reason FROM shards AS s JOIN image_errors AS e ON e.shard_id = s.id
+WHERE s.plan_id = :plan AND s.state = 'done' ORDER BY s.shard_index
+
+-- name: repair_reset
+-- A done shard back to pending, to be written again in its planned order; its new bytes get a new manifest.
+UPDATE shards SET state = 'pending', attempts = 0, claim_token = NULL, lease_until = NULL,
+       n_samples = NULL, n_bytes = NULL, sha256 = NULL, md5 = NULL, error = :reason
+WHERE id = :id AND state = 'done'

@@ -8,12 +8,24 @@ On SIGTERM (Slurm's warning before the time limit, or scancel) a worker stops cl
 hand if it can within the grace time, otherwise abandons it and releases the claim without counting an
 attempt, and exits 0. A worker also stops claiming when the job's end (SLURM_JOB_END_TIME) is nearer than
 the time a shard takes.
+
+Every failure is classified (etl/write/faults.py). An image's is recorded and the image skipped. The
+environment's (a source root gone, a full cache or output disk) gives the shard back with no attempt counted
+and waits with backoff, up to `environment_budget_seconds`, then exits 4 naming the path. A shard's counts an
+attempt; `breaker_failures` of them in a row of one kind stop the worker (exit 3), so one cause never drains
+the queue.
+
+Nothing blocks for ever: each read and decode runs in a helper thread with a time limit counted from its last
+sign of life (`TimedCalls`), the main thread keeps listening for SIGTERM meanwhile, and the lease is renewed
+only while the writer makes progress.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import queue as queues
 import signal
 import socket
 import threading
@@ -22,17 +34,29 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from etl import db, sources
 from etl.atomic import fsync_directory, remove_stale_temporaries, temporary_name
-from etl.errors import EnvironmentFault
+from etl.errors import EnvironmentFault, WorkLeftError
 from etl.images import ImageProblem, prepare
 from etl.plan import Plan, get_plan
 from etl.reader import ImageReader, changed_since_ingest, source_roots
+from etl.sources.common import NotRegularFile
+from etl.write.faults import (
+    EnvironmentProblem,
+    Fault,
+    Probe,
+    ReadTimeout,
+    Where,
+    classify,
+    is_passing,
+    passing_errors_exceeded,
+    signature,
+)
 from etl.write.queue import Claim, Manifest, ShardQueue, SkippedImage, with_retries
 from etl.write.tar import HashingFile, SampleRecord, SampleTarWriter, idx_line, idx_text, sample_members
 
@@ -40,6 +64,12 @@ if TYPE_CHECKING:
     from etl.config import Config
 
 DEFAULT_LEASE_SECONDS = 120.0
+DEFAULT_READ_TIMEOUT = 300.0
+DEFAULT_ENVIRONMENT_BUDGET = 600.0
+DEFAULT_BREAKER_FAILURES = 3
+DEFAULT_PASSING_ERROR_PERCENT = 20.0
+MAX_BACKOFF_SECONDS = 30.0
+T = TypeVar("T")
 Outcome = Literal["done", "lost", "released"]  # written; claim lost to another worker; given back on a signal
 
 # What signal.signal returns and accepts: a Python handler, SIG_DFL/SIG_IGN, or None (set outside Python).
@@ -60,11 +90,16 @@ class WriteOptions:
     grace_seconds: float = 60.0
     poll_seconds: float = 2.0
     db_wait_seconds: float = db.DEFAULT_WAIT_SECONDS  # how long an unavailable catalog is waited for
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    environment_budget: float = DEFAULT_ENVIRONMENT_BUDGET
+    breaker_failures: int = DEFAULT_BREAKER_FAILURES
+    passing_error_percent: float = DEFAULT_PASSING_ERROR_PERCENT
 
     @classmethod
     def from_settings(cls, settings: Config, plan_name: str, *, lease_seconds: float = DEFAULT_LEASE_SECONDS,
                       max_attempts: int = 3, grace_seconds: float = 60.0) -> WriteOptions:
-        """The options for `plan_name` from the effective configuration (database, source roots, cache)."""
+        """The options for `plan_name` from the effective configuration (database, source roots, cache, fault
+        budgets)."""
         return cls(
             database_url=settings.database_url, plan_name=plan_name,
             roots={source.NAME: settings.path(source.ROOT.name) for source in sources.SOURCES},
@@ -72,7 +107,11 @@ class WriteOptions:
                            for source in sources.SOURCES for setting in source.READ_SETTINGS},
             cache_dir=Path(settings.get_value("cache_dir")).resolve(),
             lease_seconds=lease_seconds, max_attempts=max_attempts, grace_seconds=grace_seconds,
-            db_wait_seconds=float(settings.get_value("db_wait_seconds")))
+            db_wait_seconds=float(settings.get_value("db_wait_seconds")),
+            read_timeout=float(settings.get_value("read_timeout_seconds")),
+            environment_budget=float(settings.get_value("environment_budget_seconds")),
+            breaker_failures=int(settings.get_value("breaker_failures")),
+            passing_error_percent=float(settings.get_value("passing_error_percent")))
 
 
 def worker_name(rank: int | None = None, size: int | None = None) -> str:
@@ -82,17 +121,26 @@ def worker_name(rank: int | None = None, size: int | None = None) -> str:
 
 
 class LeaseKeeper:
-    """Renews a claim's lease in the background; `lost` is set when the claim is no longer ours."""
+    """Renews a claim's lease in the background while the writer makes progress; `lost` is set when the claim is
+    no longer ours. With `last_progress` (a monotonic time) and `stall_seconds`, a writer silent for longer is
+    stalled: the lease is left to run out, so another worker can take the shard over."""
 
-    def __init__(self, queue: ShardQueue, held: Claim, lease_seconds: float) -> None:
+    def __init__(self, queue: ShardQueue, held: Claim, lease_seconds: float,
+                 last_progress: Callable[[], float] | None = None, stall_seconds: float | None = None) -> None:
         self.queue, self.held, self.lease_seconds = queue, held, lease_seconds
+        self.last_progress, self.stall_seconds = last_progress, stall_seconds
         self.lost = threading.Event()
+        self.stalled = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"lease-{held.shard_index}")
 
     def _run(self) -> None:
         interval = max(self.lease_seconds / 3, 0.05)
         while not self._stop.wait(interval):
+            if self.last_progress is not None and self.stall_seconds is not None \
+                    and time.monotonic() - self.last_progress() > self.stall_seconds:
+                self.stalled.set()
+                continue  # no renewal while the writer makes no progress
             try:
                 if not self.queue.renew(self.held, self.lease_seconds):
                     self.lost.set()
@@ -107,6 +155,73 @@ class LeaseKeeper:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+class Abandoned(Exception):
+    """The worker was told to give its shard back while waiting on a read."""
+
+
+class _Job(Generic[T]):
+    __slots__ = ("done", "error", "function", "result")
+
+    def __init__(self, function: Callable[[], T]) -> None:
+        self.function = function
+        self.done = threading.Event()
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+
+WAIT_SLICE = 0.1  # how often a waiting caller looks at its cancel flag
+
+
+class TimedCalls:
+    """Runs calls in a helper thread, so that the caller can stop waiting for one: when it shows no sign of life
+    (`beat`) for `limit` seconds, or when `cancel` is set (SIGTERM's grace ran out). A call given up on keeps its
+    thread, as a blocked read cannot be interrupted; the next call gets a fresh thread."""
+
+    def __init__(self) -> None:
+        self.last_beat = time.monotonic()
+        self._jobs: queues.SimpleQueue[_Job[Any] | None] = queues.SimpleQueue()
+        self._start()
+
+    def _start(self) -> None:
+        self._jobs = queues.SimpleQueue()
+        threading.Thread(target=self._serve, args=(self._jobs,), daemon=True, name="tol-read").start()
+
+    @staticmethod
+    def _serve(jobs: queues.SimpleQueue[_Job[Any] | None]) -> None:
+        while (job := jobs.get()) is not None:
+            try:
+                job.result = job.function()
+            except BaseException as exc:  # handed to the caller, who raises it
+                job.error = exc
+            job.done.set()
+
+    def beat(self) -> None:
+        """A sign of life from the running call (or from the writer between calls)."""
+        self.last_beat = time.monotonic()
+
+    def call(self, function: Callable[[], T], limit: float, cancel: threading.Event) -> T:
+        """`function()`'s result (or exception); `ReadTimeout` after `limit` seconds without a beat, `Abandoned`
+        when `cancel` is set first."""
+        job: _Job[T] = _Job(function)
+        self.beat()
+        self._jobs.put(job)
+        while not job.done.wait(WAIT_SLICE):
+            if cancel.is_set() or time.monotonic() - self.last_beat > limit:
+                self._jobs.put(None)  # the stuck thread ends if its call ever returns
+                self._start()
+                if cancel.is_set():
+                    raise Abandoned()
+                raise ReadTimeout(f"no progress reading and decoding for {limit:g} s")
+        self.beat()
+        if job.error is not None:
+            raise job.error
+        return job.result  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Let the helper thread end."""
+        self._jobs.put(None)
 
 
 @dataclass
@@ -134,6 +249,11 @@ class WorkerContext:
     stop: threading.Event = field(default_factory=threading.Event)
     abandon: threading.Event = field(default_factory=threading.Event)
     timings: dict[str, float] | None = None  # seconds per step, for the write benchmark
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    environment_budget: float = DEFAULT_ENVIRONMENT_BUDGET
+    breaker_failures: int = DEFAULT_BREAKER_FAILURES
+    passing_error_percent: float = DEFAULT_PASSING_ERROR_PERCENT
+    calls: TimedCalls = field(default_factory=TimedCalls)
     queue: ShardQueue = field(init=False)
 
     def __post_init__(self) -> None:
@@ -145,31 +265,72 @@ class WorkerContext:
             self.timings[step] = self.timings.get(step, 0.0) + time.perf_counter() - since
 
 
+def _read_and_prepare(context: WorkerContext, record: SampleRecord) -> bytes | Fault:
+    """The sample JPEG of one record, or the fault that kept it from being read (run in the helper thread).
+
+    When a read fails, the image's root and unit are looked at. If both are there, the read is tried once
+    more (the root may have come back between the read and the look); a file still missing next to its
+    siblings is the image's fault, a missing root or unit the environment's."""
+    reader, step = context.reader, time.perf_counter()
+
+    def read() -> bytes:
+        return reader.read(record.source, record.path, record.member_offset, record.byte_size)
+
+    def fault_of(error: OSError) -> Fault:
+        where = reader.locate(record.source, record.path)
+        return classify(error, Where("read", reader.options.cache_dir, context.out_dir, where.root, where.unit,
+                                     Probe(where.root_present, where.unit_present)))
+
+    try:
+        data = read()
+    except NotRegularFile as exc:
+        return classify(exc, Where("read", reader.options.cache_dir))
+    except OSError as exc:
+        fault = fault_of(exc)
+        if fault.kind != "image":
+            return fault
+        try:  # the source looked whole: the root may have come back between the read and the look
+            data = read()
+        except OSError as again:
+            return fault_of(again)
+    context.time("read", step)
+    return prepare(data, context.plan.target, context.timings)
+
+
 def _write_samples(context: WorkerContext, records: list[SampleRecord], writer: SampleTarWriter,
                    lost: threading.Event) -> tuple[list[str], list[SkippedImage]]:
     """Write the samples into the tar until done, the claim is lost or the shard abandoned; returns the `.idx`
-    lines of the samples written and the images skipped."""
+    lines of the samples written and the images skipped. Raises `EnvironmentProblem` on a fault of the
+    environment, including too many passing image errors in the shard."""
     index_lines: list[str] = []
     skipped: list[SkippedImage] = []
-    for record in records:
+    passing = 0
+    for seen, record in enumerate(records, 1):
         if lost.is_set() or context.abandon.is_set():
             break
         changed = changed_since_ingest(context.reader.roots, record)
         if changed is not None:  # never publish bytes the catalog did not see
             skipped.append(SkippedImage(record.image_id, changed))
             continue
-        step = time.perf_counter()
         try:
-            data = context.reader.read(record.source, record.path, record.member_offset, record.byte_size)
-            context.time("read", step)
-            jpeg = prepare(data, context.plan.target, context.timings)
-        except ImageProblem as exc:
-            skipped.append(SkippedImage(record.image_id, str(exc)))
+            result = context.calls.call(functools.partial(_read_and_prepare, context, record),
+                                        context.read_timeout, context.abandon)
+        except Abandoned:
+            break
+        except (ImageProblem, ReadTimeout) as exc:
+            result = classify(exc, Where("read", context.reader.options.cache_dir))
+        if isinstance(result, Fault):
+            if result.kind != "image":
+                raise EnvironmentProblem(result)
+            skipped.append(SkippedImage(record.image_id, result.reason))
+            passing += is_passing(result.reason)
+            if passing_errors_exceeded(passing, seen, context.passing_error_percent):
+                root = context.reader.roots.get(record.source)
+                raise EnvironmentProblem(Fault(
+                    "environment", f"{passing} of the first {seen} images of the shard failed to read "
+                    f"(last: {result.reason})", str(root) if root else record.source))
             continue
-        except OSError as exc:
-            skipped.append(SkippedImage(record.image_id, f"unreadable: {exc.strerror or exc}"))
-            continue
-        members = sample_members(record, context.plan.txt_field, jpeg, context.plan.caption_case)
+        members = sample_members(record, context.plan.txt_field, result, context.plan.caption_case)
         step = time.perf_counter()
         placed = writer.write(record.image_id, members)
         context.time("tar", step)
@@ -178,7 +339,8 @@ def _write_samples(context: WorkerContext, records: list[SampleRecord], writer: 
 
 
 def write_shard(context: WorkerContext, held: Claim) -> ShardOutcome:
-    """Write one claimed shard under hidden temporary names, then commit it (see etl.write.queue)."""
+    """Write one claimed shard under hidden temporary names, then commit it (see etl.write.queue). Whatever
+    happens, no temporary of the shard is left behind."""
     started = time.monotonic()
     final = context.out_dir / held.path
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -188,8 +350,10 @@ def write_shard(context: WorkerContext, held: Claim) -> ShardOutcome:
     remove_stale_temporaries(index_final, keep=index_temporary)
     records = with_retries(context.queue.samples, held.shard_id)
     outcome = ShardOutcome(held.shard_index, "done")
-    with LeaseKeeper(context.queue, held, context.lease_seconds) as keeper:
-        try:
+    try:
+        context.calls.beat()
+        with LeaseKeeper(context.queue, held, context.lease_seconds, lambda: context.calls.last_beat,
+                         context.read_timeout + context.lease_seconds) as keeper:
             with open(temporary, "wb") as raw:
                 hashing = HashingFile(raw)
                 writer = SampleTarWriter(hashing)
@@ -201,37 +365,35 @@ def write_shard(context: WorkerContext, held: Claim) -> ShardOutcome:
                 outcome.status = "lost"
             elif context.abandon.is_set():
                 outcome.status = "released"
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
-    if outcome.status != "done":
-        temporary.unlink(missing_ok=True)
-        if outcome.status == "released":
-            with_retries(context.queue.release, held)
+            else:
+                with open(index_temporary, "w", encoding="ascii") as handle:
+                    handle.write(idx_text(index_lines))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+        if outcome.status != "done":
+            if outcome.status == "released":
+                with_retries(context.queue.release, held)
+            return outcome
+        outcome.samples, outcome.errors = len(index_lines), len(skipped)
+        outcome.seconds = time.monotonic() - started
+        manifest = Manifest(n_samples=outcome.samples, n_bytes=hashing.size, sha256=hashing.sha256.hexdigest(),
+                            md5=hashing.md5.hexdigest(), duration_s=outcome.seconds)
+
+        def move_into_place() -> None:
+            if temporary.exists():
+                os.replace(index_temporary, index_final)
+                os.replace(temporary, final)
+                fsync_directory(final.parent)
+            elif not (final.exists() and final.stat().st_size == manifest.n_bytes):
+                # A retry after the connection dropped between the rename and the commit finds the file in place.
+                raise OSError(f"{temporary.name} vanished before its shard was recorded")
+
+        if not with_retries(context.queue.commit, held, manifest, skipped, move_into_place):
+            outcome.status = "lost"
         return outcome
-    with open(index_temporary, "w", encoding="ascii") as handle:
-        handle.write(idx_text(index_lines))
-        handle.flush()
-        os.fsync(handle.fileno())
-    outcome.samples, outcome.errors = len(index_lines), len(skipped)
-    outcome.seconds = time.monotonic() - started
-    manifest = Manifest(n_samples=outcome.samples, n_bytes=hashing.size, sha256=hashing.sha256.hexdigest(),
-                        md5=hashing.md5.hexdigest(), duration_s=outcome.seconds)
-
-    def move_into_place() -> None:
-        if temporary.exists():
-            os.replace(index_temporary, index_final)
-            os.replace(temporary, final)
-            fsync_directory(final.parent)
-        elif not (final.exists() and final.stat().st_size == manifest.n_bytes):
-            # A retry after the connection dropped between the rename and the commit finds the file in place.
-            raise OSError(f"{temporary.name} vanished before its shard was recorded")
-
-    if not with_retries(context.queue.commit, held, manifest, skipped, move_into_place):
-        temporary.unlink(missing_ok=True)
+    finally:
+        temporary.unlink(missing_ok=True)  # gone already once renamed into place
         index_temporary.unlink(missing_ok=True)
-        outcome.status = "lost"
-    return outcome
 
 
 @dataclass
@@ -244,17 +406,31 @@ class WorkerStats:
     errors: int = 0
     lost: int = 0
     failed: int = 0
+    environment_faults: int = 0  # shards given back because of the environment
+    stopped_by: str | None = None  # why the circuit breaker stopped this worker, if it did
     claims: int = 0
     seconds: float = 0.0
     slowest_shard_s: float = 0.0
 
 
+class CircuitOpen(WorkLeftError):
+    """A worker stopped claiming after too many shard failures of one kind in a row (exit 3); raised by an MPI
+    rank that reports nothing else."""
+
+
 def claim_and_write(context: WorkerContext, poll_seconds: float = 2.0,
                     should_claim: Callable[[WorkerStats], bool] | None = None) -> WorkerStats:
-    """Claim and write shards until the plan is finished (or `stop` is set, or `should_claim` says no)."""
+    """Claim and write shards until the plan is finished (or `stop` is set, or `should_claim` says no).
+
+    Raises `EnvironmentFault` (exit 4) when a fault of the environment outlasts `environment_budget`, and stops
+    (setting `stopped_by`) after `breaker_failures` shard failures of one kind in a row; either way the shards
+    not written stay pending."""
     queue, plan_id = context.queue, context.plan.id
     stats = WorkerStats(context.worker)
     started = time.monotonic()
+    faulty_since: float | None = None  # when the environment fault now being waited out was first met
+    backoff = poll_seconds
+    streak: list[str] = []  # signatures of the shard failures in a row
     while not context.stop.is_set():
         if should_claim is not None and not should_claim(stats):
             break
@@ -273,10 +449,35 @@ def claim_and_write(context: WorkerContext, poll_seconds: float = 2.0,
             with contextlib.suppress(DBAPIError):  # give the shard back uncounted if the catalog answers now
                 queue.release(held)
             raise
-        except Exception as exc:  # a shard-level failure (unreadable archive, full disk): count the attempt
+        except Exception as exc:
+            fault = exc.fault if isinstance(exc, EnvironmentProblem) else \
+                classify(exc, Where("write", context.reader.options.cache_dir, context.out_dir))
+            if fault.kind == "environment":
+                # Never the shard's fault: give it back with its attempts unchanged, wait, and try again.
+                with_retries(queue.release, held, f"environment: {fault.reason}"[:2000])
+                stats.environment_faults += 1
+                now = time.monotonic()
+                faulty_since = now if faulty_since is None else faulty_since
+                if now - faulty_since >= context.environment_budget:
+                    raise EnvironmentFault(
+                        f"{fault.resource}: {fault.reason}; still failing after {context.environment_budget:g} s "
+                        f"(plan {context.plan.name}: shards left pending; fix it and run the write again)"
+                    ) from None
+                context.stop.wait(min(backoff, MAX_BACKOFF_SECONDS,
+                                      max(0.05, faulty_since + context.environment_budget - now)))
+                backoff *= 2
+                continue
             with_retries(queue.fail_attempt, held, f"{type(exc).__name__}: {exc}", context.max_attempts)
             stats.failed += 1
+            kind = signature(exc)
+            streak = [*streak, kind] if streak and streak[-1] == kind else [kind]
+            if len(streak) >= context.breaker_failures:
+                stats.stopped_by = (f"{context.worker} stopped claiming after {len(streak)} shard failures in a "
+                                    f"row of one kind ({kind}; last: {str(exc)[:300]}); the shards not written "
+                                    "stay pending: fix the cause and run the write again")
+                break
             continue
+        faulty_since, backoff, streak = None, poll_seconds, []
         if outcome.status == "done":
             stats.shards += 1
             stats.samples += outcome.samples
@@ -337,6 +538,26 @@ class Signals:
         self._previous.clear()
 
 
+def remove_stale_shard_temporaries(context: WorkerContext) -> list[Path]:
+    """Delete the plan's shard temporaries left by killed workers: older than the lease, and tagged with a claim
+    token no live claim holds. Returns what was deleted."""
+    live = with_retries(context.queue.live_tokens, context.plan.id)
+    removed: list[Path] = []
+    if not context.out_dir.is_dir():
+        return removed
+    now = time.time()
+    for partial in context.out_dir.glob(".shard-*.tmp"):
+        token = partial.name.rsplit(".", 2)[-2]  # .NAME.TOKEN.tmp
+        try:
+            if token in live or now - partial.stat().st_mtime < context.lease_seconds:
+                continue
+            partial.unlink()
+            removed.append(partial)
+        except OSError:
+            continue
+    return removed
+
+
 def run_worker(options: WriteOptions, rank: int | None = None, size: int | None = None) -> WorkerStats:
     """One worker in this process: claim and write shards until the plan is finished or told to stop."""
     engine = db.make_engine(options.database_url, wait_seconds=options.db_wait_seconds, short_lived=True)
@@ -344,19 +565,26 @@ def run_worker(options: WriteOptions, rank: int | None = None, size: int | None 
     signals.install()
     try:
         plan = with_retries(get_plan, engine, options.plan_name)
+        calls = TimedCalls()
         reader = ImageReader(with_retries(source_roots, engine, options.roots), options.cache_dir,
-                             options.read_settings)
+                             options.read_settings, heartbeat=calls.beat, stale_seconds=options.lease_seconds)
         context = WorkerContext(engine, plan, Path(plan.out_dir), reader, worker_name(rank, size),
-                                options.lease_seconds, options.max_attempts, signals.stop, signals.abandon)
+                                options.lease_seconds, options.max_attempts, signals.stop, signals.abandon,
+                                read_timeout=options.read_timeout, environment_budget=options.environment_budget,
+                                breaker_failures=options.breaker_failures,
+                                passing_error_percent=options.passing_error_percent, calls=calls)
+        remove_stale_shard_temporaries(context)
         end = job_end_time()
 
         def time_left_for_a_shard(stats: WorkerStats) -> bool:
             # Claim only if the slowest shard so far (with a margin) still fits before the job ends.
             return end is None or time.time() + 1.2 * stats.slowest_shard_s < end
 
-        stats = claim_and_write(context, options.poll_seconds, should_claim=time_left_for_a_shard)
-        reader.close()
-        return stats
+        try:
+            return claim_and_write(context, options.poll_seconds, should_claim=time_left_for_a_shard)
+        finally:
+            reader.close()
+            calls.close()
     finally:
         signals.cancel()
         engine.dispose()
