@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from stat import S_ISREG
 from typing import NamedTuple, Protocol
 
 from sqlalchemy import text
@@ -142,5 +143,7 @@ def changed_since_ingest(roots: Mapping[str, Path], image: IngestedImage) -> str
         stat = os.stat(root / image.path)
     except OSError:
         return None
+    if not S_ISREG(stat.st_mode):
+        return None  # a FIFO, device or folder: the read reports it as "not a regular file"
     size = stat.st_size if image.member_offset is None else None
     return stamp_difference(size, stat.st_mtime_ns, image.byte_size, image.source_mtime_ns)
