@@ -265,7 +265,10 @@ def test_downgrade_and_upgrade_across_a_rebuilt_table_keep_the_manifests(empty_u
     engine = engine_of(url)
     schema.upgrade(engine)
     add_plan_with_shards(engine, [done(1), done(2)])
-    assert schema.downgrade_losses(engine, "0007") == {"shard_plans.caption_case": 1}
+    lost = schema.downgrade_losses(engine, "0007")
+    # Columns added after 0007 lose their values (one plan, one split definition); no shard and no md5.
+    assert lost["shard_plans.caption_case"] == 1
+    assert not any(name == "shards" or name.startswith("shards.") for name in lost)
     schema.downgrade(engine, "0007")
     schema.upgrade(engine)
     with engine.connect() as connection:

@@ -300,6 +300,7 @@ def test_fifo_missing_file_then_repair_keeps_order_with_a_new_manifest(prepared,
     (root / fifo_path).unlink()
     os.mkfifo(root / fifo_path)
     kept = (root / missing_path).read_bytes()
+    kept_stamp = (root / missing_path).stat()
     (root / missing_path).unlink()
     options = write_options(url, plan.name, tmp_path / "cache", roots={"inat21": root})
     run_local_workers(options, 1)
@@ -312,7 +313,8 @@ def test_fifo_missing_file_then_repair_keeps_order_with_a_new_manifest(prepared,
         before = connection.execute(text("SELECT sha256 FROM shards WHERE plan_id = :p AND shard_index = :i"),
                                     {"p": plan.id, "i": missing_shard}).scalar_one()
     assert missing_id not in tar_keys(shard_file)
-    (root / missing_path).write_bytes(kept)  # the file is back
+    (root / missing_path).write_bytes(kept)  # the file is back, as a remounted one is: same bytes, same mtime
+    os.utime(root / missing_path, ns=(kept_stamp.st_atime_ns, kept_stamp.st_mtime_ns))
     assert reopen_for_repair(options) == 1  # only the shard with a passing cause; the FIFO's is permanent
     report = write_plan(options, 1)
     assert report is not None and report.complete
