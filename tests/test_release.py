@@ -200,7 +200,7 @@ def test_mapping_file_without_its_tables_is_one_error(tmp_path: Path):
 
 def _settings(collection: Path, url: str, tmp_path: Path) -> config.Config:
     return config.resolve({"database_url": url, "output_dir": str(tmp_path / "shards"),
-                           "cache_dir": str(tmp_path / "cache"), "workers": 1}, {}, collection / "tol.toml")
+                           "cache_dir": str(tmp_path / "cache"), "workers": 2}, {}, collection / "tol.toml")
 
 
 def _keys_in_tars(folder: Path) -> list[str]:
