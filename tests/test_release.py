@@ -90,6 +90,18 @@ def test_difference_kinds(column, ours, published, kind, is_deliberate):
     assert (deliberate(column, kind) is not None) == is_deliberate
 
 
+def test_reject_reasons_are_counted_by_kind():
+    from etl.release.inputs import ReleaseReject, iter_reasons
+
+    reasons = ["unknown split value 'test'", "unknown split value is_val=2, is_train_small=0",
+               f"duplicate treeoflife_id {ID} (first at mapping.sqlite:inat21:1)",
+               f"duplicate treeoflife_id {OTHER} (first at catalog.csv:2)",
+               "identity mapped twice: bioscan (1, 3000017.jpg) is already x", "row names no source (every …)"]
+    assert iter_reasons(ReleaseReject("mapping", "here", r) for r in reasons) == {
+        "duplicate treeoflife_id": 2, "identity mapped twice": 1, "row names no source": 1,
+        "unknown split value": 2}
+
+
 def _mapping_file(path: Path, eol: list[tuple], splits_rows: list[tuple]) -> Path:
     import sqlite3
 
@@ -188,7 +200,7 @@ def test_mapping_file_without_its_tables_is_one_error(tmp_path: Path):
 
 def _settings(collection: Path, url: str, tmp_path: Path) -> config.Config:
     return config.resolve({"database_url": url, "output_dir": str(tmp_path / "shards"),
-                           "cache_dir": str(tmp_path / "cache"), "workers": 1}, {}, collection / "tol.toml")
+                           "cache_dir": str(tmp_path / "cache"), "workers": 2}, {}, collection / "tol.toml")
 
 
 def _keys_in_tars(folder: Path) -> list[str]:

@@ -453,6 +453,6 @@ def iter_reasons(rejects: Iterable[ReleaseReject]) -> dict[str, int]:
     """Counts of rejects per reason kind (the reason up to its first colon or parenthesis, numbers aside)."""
     counts: dict[str, int] = {}
     for reject in rejects:
-        kind = re.split(r"[:(]| \d| [0-9a-f]{8}-", reject.reason, maxsplit=1)[0].strip()
+        kind = re.split(r"[:('\"]| is_val=| -?\d| [0-9a-f]{8}-", reject.reason, maxsplit=1)[0].strip()
         counts[kind] = counts.get(kind, 0) + 1
     return dict(sorted(counts.items()))
