@@ -5,6 +5,8 @@ deliberate change of the sample format updates them in the same commit, with the
 bytes depend on the codec inside Pillow, so the pin names the Pillow version it was recorded with; a new
 Pillow is a deliberate change too (re-record and say so).
 
+Re-recorded for issue 17: the `json` member gained each image's provenance (`license`, `license_name`,
+`license_link`, `rights_holder`, `source_url`), which changes every sample's bytes and so every `.idx` offset.
 Re-recorded for issue 15: the `json` member became uniformly typed (source ids as strings, "" for another
 source's fields, never null), which changes every sample's bytes and so every `.idx` offset. Re-recorded
 for issue 13: the sample collection gained the real files' messes (placeholders, authorities, a liverwort,
@@ -23,14 +25,14 @@ import PIL
 
 RECORDED_WITH_PILLOW = "13.0.0"
 PINNED = {
-    "main-train/shard-000000.idx": "7f616331a84f66cb2c31fbd4ce978f554a4ef2e9e05eb5dc48588df56e5c12c3",
-    "main-train/shard-000000.tar": "0d48c536636159521b662ce057bad2285c2be5e79a1eee14c04f5d479dbb887d",
-    "main-train/shard-000001.idx": "c8a31248efecac4591ed00145609a2d6c6f7852df3714b52d12b02cb28ca1594",
-    "main-train/shard-000001.tar": "c3b07ba6ea5da52a7f6287943eee80ef66c4c9ea1d33b878ce01c1cc0a987f0f",
-    "main-train_small/shard-000000.idx": "f890b65a12eaad3f0b50e16160997a1b4dc1c10783509b28ca975011911162d6",
-    "main-train_small/shard-000000.tar": "3193f290e05e6cfc8370c51ea5fe7e26b1405d3de1994b2c649af2951f4483d1",
-    "main-val/shard-000000.idx": "cfe0921bbac7d6a11c8fa30951e41d6542280cc410cfeb5ec3673ad2370ed676",
-    "main-val/shard-000000.tar": "be801519b3cd05a73ca3823a8eb046100135629f76ca2bdd73b2107f0bb2d51f",
+    "main-train/shard-000000.idx": "a5ff6bdb9113c01725f64f82609881a11a50e217a1820091e2afc38286bb3d6f",
+    "main-train/shard-000000.tar": "d3e203d9b91fc7ccf5a330fd917f540689d0d5981663c427268bda8bce0ad65d",
+    "main-train/shard-000001.idx": "7b41b574a6530ac3b1209bd6c3dd3942a3e6fd9565812fd71b66bcf1b2cfb9d3",
+    "main-train/shard-000001.tar": "f2d6ad92fdc10b9585439f12c17c5716903d7f043437f449ffac90d92a57c842",
+    "main-train_small/shard-000000.idx": "88e1e5dca08d530a4e5e80b8dc87d742f0c2dcb909d35a3f20cc495bf46198c7",
+    "main-train_small/shard-000000.tar": "28665134b441e003faee9dd9edbe05b12feb5736bbb8eb94f5871d207163d4a8",
+    "main-val/shard-000000.idx": "dd600bea71178eddaf099d2e45f991d4e481d9b363248ae7c3d86458697872ba",
+    "main-val/shard-000000.tar": "94924d9d638ec7e21ea6c01ee0e0716677d49c22aac533137c9b78d087e08579",
 }
 
 
