@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import click
 
 from etl.commands.state import State, TolGroup, pass_state
@@ -19,7 +22,10 @@ def licenses_group() -> None:
     """
 
 
-def _file_options(function):  # type: ignore[no-untyped-def]
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def _file_options(function: F) -> F:
     """One path option per provenance file setting (`--eol-media-manifest` …)."""
     for setting in reversed(provenance_settings()):
         function = click.option(f"--{setting.name.replace('_', '-')}", setting.name,
