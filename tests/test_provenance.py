@@ -189,7 +189,8 @@ def prepared(catalog_url, engine_of, sample_collection: Path):
     return catalog_url, engine
 
 
-def test_every_image_gets_the_license_its_file_gives_or_is_listed_as_unknown(prepared, sample_collection: Path):
+def test_every_image_gets_the_license_its_file_gives_or_is_listed_as_unknown(prepared, sample_collection: Path,
+                                                                            tmp_path: Path):
     _, engine = prepared
     results = {r.source: r for r in provenance.load(engine, provenance_paths(sample_collection))}
     expected = expected_keys(sample_collection)
@@ -219,9 +220,23 @@ def test_every_image_gets_the_license_its_file_gives_or_is_listed_as_unknown(pre
         citations = dict(connection.execute(text("SELECT source, citation FROM source_provenance")).all())
     assert [tuple(r) for r in rejected] == [("eol_media_manifest", 2), ("inat21_annotations", 1)]
     assert set(citations) == {"eol", "inat21", "bioscan"} and all(c.startswith("@") for c in citations.values())
-    # Loading again replaces the previous load: the same rows, no duplicates.
-    provenance.load(engine, provenance_paths(sample_collection))
+    # Loading again (here through the command line, with the collection's tol.toml) replaces the previous
+    # load: the same rows, no duplicates; `tol licenses unknown` lists the unknown ones, tab-separated.
+    url = engine.url.render_as_string(hide_password=False)
+    env = tol_env(url, tmp_path)
+    loaded = subprocess.run([TOL, "-q", "--config", str(sample_collection / "tol.toml"), "licenses", "load"],
+                            env=env, capture_output=True, text=True)
+    assert loaded.returncode == 0, loaded.stderr
+    eol_line = next(line for line in loaded.stdout.splitlines()
+                    if line.startswith("licenses eol: ") and "images" in line)
+    assert f"license known for {results['eol'].known:,}," in eol_line
     assert catalog_keys(engine) == keys
+    listed_eol = subprocess.run([TOL, "-q", "licenses", "unknown", "--source", "eol"], env=env, capture_output=True,
+                                text=True).stdout.splitlines()
+    assert sorted(line.split("\t")[0] for line in listed_eol) == sorted(
+        i for i, (source, _, key, _) in keys.items() if key is None and source == "eol")
+    assert {line.split("\t")[3] for line in listed_eol} == {reason for (source, _, key, reason) in keys.values()
+                                                           if key is None and source == "eol"}
 
 
 def test_a_plan_with_licenses_leaves_out_the_others_and_counts_them(prepared, sample_collection: Path,
@@ -293,3 +308,17 @@ def test_samples_and_licenses_csv_carry_each_images_provenance(prepared, sample_
             assert row[4] == (record["source_url"] or "not provided")
         else:
             assert (row[1], row[2]) == ("", "")
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["licenses", "load", "--source", "nope"], "unknown source nope"),
+    (["licenses", "unknown", "--source", "nope"], "unknown source nope"),
+    (["licenses", "load", "--eol-media-manifest", "absent.csv"], "absent.csv"),
+    (["shards", "plan", "p", "--splits", "main", "--split", "train", "--licenses", "cc-by,see source"],
+     "--licenses: 'see source'"),
+    (["catalog", "export", "p", "--what", "everything", "--out", "x.csv"], "--what"),
+])
+def test_bad_provenance_arguments_are_one_line_exit_2(catalog_url, tmp_path: Path, args, fragment):
+    done = subprocess.run([TOL, "-q", *args], env=tol_env(catalog_url, tmp_path), capture_output=True, text=True,
+                          cwd=tmp_path)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and fragment in done.stderr
