@@ -11,6 +11,7 @@ guessed. `parse_allowed` reads a plan's `--licenses`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import re
@@ -85,6 +86,7 @@ def _key_of_link(link: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=65_536)  # a collection spells its licenses a few hundred ways, over millions of rows
 def license_key(name: str, link: str = "") -> str | None:
     """The license key (one of `LICENSE_KEYS`) a license's name and link name, or None when they name none
     this knows, or name different ones: blank, `see source`, `CC BY-SA-ND` and a name contradicting its link

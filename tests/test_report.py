@@ -171,6 +171,8 @@ def test_report_renders_offline_and_the_card_agrees_with_status_and_the_export(c
     assert again.returncode == 0, again.stderr
     sheet = re.compile(r'<div class="sheet" id="contact-sheet">.*?</div>', re.DOTALL)
     assert sheet.findall((tmp_path / "again.html").read_text(encoding="utf-8")) == sheet.findall(text)
-    missing = _tol(catalog_url, tmp_path, "report", "no-such-plan")
-    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
-    assert "no-such-plan" in missing.stderr
+    for args, fragment in ((["no-such-plan"], "no-such-plan"),
+                           ([plan.name, "--out", str(tmp_path / "absent" / "r.html")], "absent")):
+        refused = _tol(catalog_url, tmp_path, "report", *args)
+        assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+        assert fragment in refused.stderr

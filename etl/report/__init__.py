@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from etl.atomic import atomic_write
+from etl.errors import TolError
 from etl.progress import Progress
 from etl.report import card, contact, data, html
 
@@ -45,9 +46,13 @@ def build(engine: Engine, plan_name: str, out: Path | None = None, *, contact_co
         numbers = data.gather(engine, plan_name)
         steps.advance()
         folder = Path(numbers.plan.out_dir)
+        target = out if out is not None else folder / "report.html"
+        for needed in sorted({target.parent, folder} if write_card else {target.parent}):
+            if not needed.is_dir():
+                raise TolError(f"folder {needed} does not exist: give --out a file in an existing folder "
+                               f"(the plan's folder is made by tol shards plan {plan_name})")
         samples = contact.contact_sheet(folder, numbers.done_shards, contact_count, seed)
         steps.advance()
-        target = out if out is not None else folder / "report.html"
         with atomic_write(target, "w", encoding="utf-8") as handle:
             handle.write(html.render(numbers, samples, seed))
         steps.advance()

@@ -18,6 +18,7 @@ from etl.sources.common import RowReject
 from etl.sources.licensing import ProvenanceRecord
 
 CHUNK = 1 << 20
+SEPARATORS = re.compile(r"[\s,]*")
 FILE_NAME = re.compile(r"^(?:[^/]+/)?(\d{5})_[^/]+/([^/]+\.jpg)$")
 ANNOTATION_FILES = ("train.json", "val.json")
 
@@ -36,25 +37,27 @@ def stream_array(handle: IO[str], key: str, chunk: int = CHUNK) -> Iterator[obje
         if not more:
             return
         buffer = buffer[-(len(key) + 64):] + more
+    # Items are decoded in place (an index into the buffer, which is cut and refilled only when an item runs
+    # past its end), so a large buffer is not copied once per item.
+    position = 0
     while True:
-        buffer = buffer.lstrip(" \t\r\n,")
-        if not buffer:
-            buffer = handle.read(chunk)
+        position = SEPARATORS.match(buffer, position).end()  # type: ignore[union-attr]
+        if position == len(buffer):
+            buffer, position = handle.read(chunk), 0
             if not buffer:
                 raise ValueError(f"the array {key!r} is not closed")
             continue
-        if buffer[0] == "]":
+        if buffer[position] == "]":
             return
         try:
-            item, end = decoder.raw_decode(buffer)
+            item, position = decoder.raw_decode(buffer, position)
         except json.JSONDecodeError:
             more = handle.read(chunk)
             if not more:
                 raise
-            buffer += more
+            buffer, position = buffer[position:] + more, 0
             continue
         yield item
-        buffer = buffer[end:]
 
 
 def annotation_files(path: Path) -> list[Path]:
