@@ -5,6 +5,7 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import csv
+import os
 import re
 import subprocess
 from collections import Counter
@@ -20,7 +21,8 @@ from etl.write.launch import write_plan
 from etl.write.queue import ShardRow
 from tests.helpers import TOL, make_plan, prepared_catalog, tol_env, write_options
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's package (.ci/run installs it)
+# Debian's package (.ci/run installs it); TOL_TEST_CHROMIUM names another build.
+CHROMIUM = os.environ.get("TOL_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 PLOTS = ("fig-counts", "fig-taxa", "fig-treemap", "fig-tail", "fig-shards", "fig-left-out", "fig-licenses")
