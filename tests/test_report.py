@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from etl import provenance
-from etl.report.contact import draw
+from etl.report.contact import draw, read_indexed, read_streamed
 from etl.report.html import treemap_nodes
 from etl.write.launch import write_plan
 from etl.write.queue import ShardRow
@@ -166,6 +166,11 @@ def test_report_renders_offline_and_the_card_agrees_with_status_and_the_export(c
     assert set(seen["captions"]) <= {r["treeoflife_id"] for r in rows}
     assert f"{len(rows):,}\nsamples written" in seen["summary"]
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+    # The contact sheet finds samples through each shard's .idx: the same members as reading the tar through.
+    for shard in sorted(out.glob("shard-*.tar")):
+        everything = set(range(200))
+        assert read_indexed(shard, shard.with_suffix(".idx"), everything) == read_streamed(shard, everything) != {}
 
     # The same seed draws the same contact sheet; a report of an unknown plan is one line, exit 2.
     again = _tol(catalog_url, tmp_path, "report", plan.name, "--samples", "12", "--seed", "5", "--no-card",

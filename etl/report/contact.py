@@ -1,8 +1,9 @@
 """A contact sheet: N samples drawn at random (seeded) from a plan's written shards, read back from the tars.
 
 The draw is over the samples the manifests count (shard by shard, in order), so the same plan, N and seed
-give the same samples. Each shard holding a drawn sample is read once, as a stream; each drawn sample gives a
-small JPEG thumbnail (inlined in the page as a data URI), its caption (`txt`) and its key (the treeoflife_id).
+give the same samples. A drawn sample's members are found through its shard's DALI `.idx` (a seek per member,
+however large the shard), or by reading a shard without one as a stream; each drawn sample gives a small JPEG
+thumbnail (inlined in the page as a data URI), its caption (`txt`) and its key (the treeoflife_id).
 """
 
 from __future__ import annotations
@@ -62,8 +63,39 @@ def thumbnail(jpeg: bytes, size: int = THUMBNAIL) -> str:
     return base64.b64encode(out.getvalue()).decode("ascii")
 
 
+def read_indexed(path: Path, index: Path, positions: set[int]) -> dict[int, dict[str, bytes]]:
+    """The members of the samples at `positions`, found through the tar's DALI `.idx` (a line per sample:
+    `extension offset size name` per member): a seek and a read per member, however large the shard."""
+    lines = index.read_text(encoding="utf-8").splitlines()[1:]
+    found: dict[int, dict[str, bytes]] = {}
+    with open(path, "rb") as tar:
+        for position in sorted(p for p in positions if p < len(lines)):
+            fields = lines[position].split()
+            sample: dict[str, bytes] = {}
+            for extension, offset, size, name in zip(fields[::4], fields[1::4], fields[2::4], fields[3::4],
+                                                     strict=True):
+                sample["__key__"] = name.partition(".")[0].encode()
+                if extension in ("jpg", "txt", "json"):
+                    tar.seek(int(offset))
+                    sample[extension] = tar.read(int(size))
+            found[position] = sample
+    return found
+
+
 def _read_samples(path: Path, positions: set[int]) -> dict[int, dict[str, bytes]]:
-    """The members of the samples at `positions` of the tar at `path` (extension → bytes)."""
+    """The members of the samples at `positions` of the tar at `path` (extension → bytes): through its `.idx`
+    when it has one, else by reading the tar as a stream up to the last of them."""
+    index = path.with_suffix(".idx")
+    if index.is_file():
+        try:
+            return read_indexed(path, index, positions)
+        except (OSError, ValueError) as error:
+            raise TolError(f"shard {path} or its index cannot be read for the contact sheet: {error}") from None
+    return read_streamed(path, positions)
+
+
+def read_streamed(path: Path, positions: set[int]) -> dict[int, dict[str, bytes]]:
+    """The members of the samples at `positions` of the tar at `path`, reading it as a stream up to the last."""
     found: dict[int, dict[str, bytes]] = {}
     position, key = -1, None
     try:
