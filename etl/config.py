@@ -24,6 +24,7 @@ from typing import Any
 from etl import sources
 from etl.errors import TolError
 from etl.sources.common import SourceSetting
+from etl.sources.licensing import provenance_settings
 
 ENV_PREFIX = "TOL_"
 CONFIG_ENV = "TOL_CONFIG"
@@ -54,6 +55,7 @@ SETTINGS: tuple[Setting, ...] = (
             "catalog database: sqlite:///FILE or postgresql+psycopg://USER@HOST:PORT/DB"),
     *(Setting.of_source(source.ROOT) for source in sources.SOURCES),
     *(Setting.of_source(source.METADATA.setting) for source in sources.SOURCES if source.METADATA is not None),
+    *(Setting.of_source(setting) for setting in provenance_settings()),
     Setting("eol_taxon_tab", "path", None, "EOL Dynamic Hierarchy 2.1 taxon.tab"),
     Setting("eol_vernacular", "path", None, "EOL vernacularnames.csv"),
     Setting("eol_scraped_page_ids", "path", None, "scraped_page_ids.csv (page_id,scientific_name)"),

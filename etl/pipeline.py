@@ -14,11 +14,12 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from etl import catalog, db, exclusions, schema, sources, splits, taxonomy
+from etl import catalog, db, exclusions, provenance, schema, sources, splits, taxonomy
 from etl.config import Config, resolve
 from etl.errors import TolError
 from etl.plan import DEFAULT_MIN_SHARDS, SPLITS, PlanOptions, create_plan, few_shards_warning, parse_size
 from etl.sources.common import sha256_file
+from etl.sources.licensing import provenance_settings
 
 Echo = Callable[[str], None]
 
@@ -38,6 +39,16 @@ def _references_changed(engine, paths: dict[str, Path | None]) -> bool:
         if path is not None and path.is_file() and loaded.get(resource.name) != sha256_file(path):
             return True
     return False
+
+
+def _provenance_changed(engine, paths: dict[str, Path | None]) -> bool:
+    with engine.connect() as connection:
+        loaded = dict(connection.execute(text("SELECT file, file_sha256 FROM source_provenance")).all())
+        sources_loaded = connection.execute(text("SELECT COUNT(*) FROM source_provenance")).scalar_one()
+    if sources_loaded == 0:
+        return True
+    return any(path is not None and path.exists() and loaded.get(str(path)) != provenance.files_sha256(path)
+               for path in paths.values())
 
 
 def share_problem(option: str, value: float) -> str | None:
@@ -116,6 +127,12 @@ def run(settings: Config, engine: Engine, *, split_name: str, seed: int, val_per
              f"{resolved.unnamed_images:,} not")
     else:
         echo("taxa: references unchanged, names already resolved")
+    provenance_paths = {setting.name: settings.path(setting.name) for setting in provenance_settings()}
+    if _provenance_changed(engine, provenance_paths) or ingested_any:
+        for loaded in provenance.load(engine, provenance_paths, progress=not quiet):
+            echo(loaded.lines()[-1])
+    else:
+        echo("licenses: files unchanged, already loaded")
     seen, unseen = settings.path("rare_seen"), settings.path("rare_unseen")
     if seen and unseen:
         loaded = exclusions.load_rare_species(engine, seen, unseen, settings.get_value("reference_reject_percent"))

@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal, NamedTuple, get_args
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
@@ -22,6 +22,7 @@ from etl import bulk, db, naming
 from etl.errors import TolError, unknown_name
 from etl.images import RESIZE_MODES, Target
 from etl.progress import Progress
+from etl.provenance import LICENSE_KEYS
 from etl.splits import MODULUS, seeded_permutation
 from etl.splits import get as get_split
 from etl.write.queue import ShardQueue
@@ -92,6 +93,7 @@ class PlanOptions:
     shuffle_seed: int = 0
     caption_case: str = "original"
     min_shards: int = DEFAULT_MIN_SHARDS  # sizing rule when no size is given, and the warning threshold
+    licenses: tuple[str, ...] | None = None  # the license keys allowed (`--licenses`); None: any, unknown too
 
     def check(self) -> None:
         """Refuse options no plan can have, naming the flag at fault."""
@@ -111,6 +113,10 @@ class PlanOptions:
             raise TolError(f"--samples-per-shard must be at least 1, not {self.samples_per_shard}")
         if self.min_shards < 1:
             raise TolError(f"--min-shards must be at least 1, not {self.min_shards}")
+        unknown = [key for key in self.licenses or () if key not in LICENSE_KEYS]
+        if unknown or self.licenses == ():
+            raise TolError(f"--licenses must name license keys ({', '.join(LICENSE_KEYS)}), not "
+                           f"{','.join(unknown) or 'nothing'}")
 
     def per_shard(self, n_samples: int) -> int:
         """Samples per shard for a plan of `n_samples` (see `shard_size`)."""
@@ -170,6 +176,27 @@ class Plan:
     def target(self) -> Target:
         """The image every sample's JPEG is made to."""
         return Target(self.width, self.height, self.resize, self.quality)
+
+
+class LicenseFilter(NamedTuple):
+    """A plan's `--licenses`: the keys it allowed and how many images it left out for their license."""
+
+    licenses: tuple[str, ...]
+    n_left_out: int
+
+
+def license_filter(engine_or_connection: Engine | Connection, plan_id: int) -> LicenseFilter | None:
+    """The license filter plan `plan_id` was made with, or None when it took every license."""
+    query = text("SELECT licenses, n_left_out FROM plan_license_filters WHERE plan_id = :p")
+
+    def fetch(connection: Connection) -> LicenseFilter | None:
+        row = connection.execute(query, {"p": plan_id}).first()
+        return None if row is None else LicenseFilter(tuple(row[0].split(",")), int(row[1]))
+
+    if isinstance(engine_or_connection, Engine):
+        with engine_or_connection.connect() as connection:
+            return fetch(connection)
+    return fetch(engine_or_connection)
 
 
 def get_plan(engine_or_connection: Engine | Connection, name: str) -> Plan:
@@ -260,7 +287,9 @@ def _create_plan(engine: Engine, name: str, options: PlanOptions, *, progress: b
                   options.samples_per_shard, options.shard_bytes, options.txt_field, options.out_dir,
                   options.shuffle_seed, options.caption_case)
         if existing is not None:
-            if tuple(existing) == wanted:
+            plan_id = connection.execute(text("SELECT id FROM shard_plans WHERE name = :n"), {"n": name}).scalar_one()
+            allowed = license_filter(connection, plan_id)
+            if tuple(existing) == wanted and (allowed.licenses if allowed else None) == options.licenses:
                 return get_plan(connection, name), False
             raise TolError(f"plan {name!r} already exists with other options; a plan never changes, use a new name")
         claim_folder(connection, name, options.out_dir)
@@ -273,6 +302,19 @@ def _create_plan(engine: Engine, name: str, options: PlanOptions, *, progress: b
         connection.exec_driver_sql(
             "INSERT INTO plan_excluded (image_id) SELECT DISTINCT image_id FROM image_exclusions")
         connection.exec_driver_sql("CREATE UNIQUE INDEX ix_plan_excluded ON plan_excluded (image_id)")
+        n_license = 0
+        if options.licenses is not None:
+            # Named images of the split whose license is not allowed (or not known) are left out like exclusions
+            # (the keys were checked against LICENSE_KEYS, so they are literals safely).
+            allowed_keys = ", ".join(f"'{key}'" for key in options.licenses)
+            n_license = connection.execute(text(f"""
+                INSERT INTO plan_excluded (image_id)
+                SELECT i.id {eligible}
+                  AND i.taxon_id IS NOT NULL
+                  AND NOT EXISTS (SELECT 1 FROM plan_excluded AS x WHERE x.image_id = i.id)
+                  AND NOT EXISTS (SELECT 1 FROM image_licenses AS l
+                                  WHERE l.image_id = i.id AND l.license_key IN ({allowed_keys}))"""),
+                params).rowcount
         connection.exec_driver_sql("ANALYZE plan_excluded")
         steps.advance()
         counts = connection.execute(text(f"""
@@ -284,6 +326,7 @@ def _create_plan(engine: Engine, name: str, options: PlanOptions, *, progress: b
                   SELECT 1 FROM plan_excluded AS x WHERE x.image_id = i.id) THEN 1 ELSE 0 END)
             {eligible}"""), params).one()
         n_unnamed, n_excluded, n_samples = (int(v or 0) for v in counts)
+        n_excluded -= n_license  # `n_excluded` counts the exclusion lists; the license filter has its own count
         per_shard = options.per_shard(n_samples)
         n_shards = math.ceil(n_samples / per_shard)
         plan_id = connection.execute(text("""
@@ -301,6 +344,10 @@ def _create_plan(engine: Engine, name: str, options: PlanOptions, *, progress: b
             "n_shards": n_shards, "n_samples": n_samples, "n_excluded": n_excluded, "n_unnamed": n_unnamed,
             "caption_case": options.caption_case,
         }).scalar_one()
+        if options.licenses is not None:
+            connection.execute(text("INSERT INTO plan_license_filters (plan_id, licenses, n_left_out) "
+                                    "VALUES (:p, :l, :n)"), {"p": plan_id, "l": ",".join(options.licenses),
+                                                             "n": n_license})
         steps.advance()
         if n_shards:
             queue = ShardQueue(connection)

@@ -11,8 +11,8 @@ import etl
 
 PACKAGE_DIR = Path(etl.__file__).parent
 # The stages in the order data flows through them; a stage may import those before it, never after.
-FLOW = ["etl.sources", "etl.catalog", "etl.taxonomy", "etl.splits", "etl.exclusions", "etl.plan", "etl.write",
-        "etl.verify", "etl.export"]
+FLOW = ["etl.sources", "etl.catalog", "etl.taxonomy", "etl.splits", "etl.exclusions", "etl.provenance", "etl.plan",
+        "etl.write", "etl.verify", "etl.export", "etl.report"]
 # The one allowed step to the right: a new plan queues its shards, and the shard queue is the only owner of the
 # `shards` table (the queue itself knows plans only through a protocol, so there is no cycle).
 ALLOWED = {("etl.plan", "etl.write.queue")}

@@ -5,11 +5,12 @@ deliberate change of the sample format updates them in the same commit, with the
 bytes depend on the codec inside Pillow, so the pin names the Pillow version it was recorded with; a new
 Pillow is a deliberate change too (re-record and say so).
 
+Re-recorded for issue 17: the `json` member gained each image's provenance (`license`, `license_name`,
+`license_link`, `rights_holder`, `source_url`), which changes every sample's bytes and so every `.idx` offset.
 Re-recorded for issue 15: the `json` member became uniformly typed (source ids as strings, "" for another
 source's fields, never null), which changes every sample's bytes and so every `.idx` offset. Re-recorded
 for issue 13: the sample collection gained the real files' messes (placeholders, authorities, a liverwort,
-resolver answers from other providers), so the demo's captions and plans changed. Re-recorded for issue 13
-point 5: the sample gained a family page, a DH genus page and a consensus-only genus page (more EOL images).
+resolver answers from other providers), so the demo's captions and plans changed.
 """
 
 from __future__ import annotations
@@ -24,14 +25,14 @@ import PIL
 
 RECORDED_WITH_PILLOW = "13.0.0"
 PINNED = {
-    "main-train/shard-000000.idx": "e3cef24ebeebb962c219467139ce146ec943f43a41051f569a7fb0eed154f8f2",
-    "main-train/shard-000000.tar": "0ac19a16a3290f2947113d6a771a3662870f1f87ef2f37138b52ff440448d7d5",
-    "main-train/shard-000001.idx": "f654de3ab27b85a1135e81d94508fb23f16b3bfb532fc8f34c76b0be3b60a301",
-    "main-train/shard-000001.tar": "df47c375f01d3cce800e1af4a5813fcd9e3c3cb02ad12cf1daed9e14c4840268",
-    "main-train_small/shard-000000.idx": "00dfdfbb8e1978a91c310c2bb689abdda63efb178fbb1285e9aede9cd7a2a63a",
-    "main-train_small/shard-000000.tar": "bfdb1ac59a04fbd2e2676733738c6d63bf267a05c4c2c87ae8eb10f8b5738376",
-    "main-val/shard-000000.idx": "28b657bcf57411039164140db9305a9783974aa11a3762855a07e165b1330ebd",
-    "main-val/shard-000000.tar": "35fa2f8096f1234f47d4354297354c363d58c2893455b9790f5d9c1a793a2ab3",
+    "main-train/shard-000000.idx": "a5ff6bdb9113c01725f64f82609881a11a50e217a1820091e2afc38286bb3d6f",
+    "main-train/shard-000000.tar": "d3e203d9b91fc7ccf5a330fd917f540689d0d5981663c427268bda8bce0ad65d",
+    "main-train/shard-000001.idx": "7b41b574a6530ac3b1209bd6c3dd3942a3e6fd9565812fd71b66bcf1b2cfb9d3",
+    "main-train/shard-000001.tar": "f2d6ad92fdc10b9585439f12c17c5716903d7f043437f449ffac90d92a57c842",
+    "main-train_small/shard-000000.idx": "88e1e5dca08d530a4e5e80b8dc87d742f0c2dcb909d35a3f20cc495bf46198c7",
+    "main-train_small/shard-000000.tar": "28665134b441e003faee9dd9edbe05b12feb5736bbb8eb94f5871d207163d4a8",
+    "main-val/shard-000000.idx": "dd600bea71178eddaf099d2e45f991d4e481d9b363248ae7c3d86458697872ba",
+    "main-val/shard-000000.tar": "94924d9d638ec7e21ea6c01ee0e0716677d49c22aac533137c9b78d087e08579",
 }
 
 

@@ -51,13 +51,19 @@ def test_a_sample_is_thirteen_members_at_the_offsets_its_idx_line_gives():
 
 def test_json_member_has_the_same_keys_and_types_in_every_source():
     eol = RECORD._replace(source="eol", eol_content_id=12784812, eol_page_id=51655800, inat21_filename=None,
-                          inat21_cls_name=None, inat21_cls_num=None)
+                          inat21_cls_name=None, inat21_cls_num=None, license_key="cc-by-nc-sa",
+                          license_name="cc-by-nc-sa-3.0", rights_holder="Jane Doe",
+                          source_url="https://example.org/m.jpg")
     bioscan = RECORD._replace(source="bioscan", bioscan_part=7, bioscan_filename="BIOUG68114-B02.jpg",
                               inat21_filename=None, inat21_cls_name=None, inat21_cls_num=None)
     records = [json.loads(sample_members(r, "taxonTag_com", b"")["json"]) for r in (RECORD, eol, bioscan)]
     types = [{key: type(value).__name__ for key, value in record.items()} for record in records]
     assert types[0] == types[1] == types[2]
-    assert set(types[0].values()) == {"str", "list"} and len(types[0]) == 20
+    assert set(types[0].values()) == {"str", "list"} and len(types[0]) == 25
+    # Provenance: an image of unknown license says so; the texts are "" when the collection gave none.
+    assert (records[0]["license"], records[0]["license_name"], records[0]["rights_holder"]) == ("unknown", "", "")
+    assert (records[1]["license"], records[1]["license_name"], records[1]["license_link"], records[1]["rights_holder"],
+            records[1]["source_url"]) == ("cc-by-nc-sa", "cc-by-nc-sa-3.0", "", "Jane Doe", "https://example.org/m.jpg")
     assert (records[0]["inat21_cls_num"], records[0]["eol_content_id"]) == ("3", "")
     assert (records[1]["eol_content_id"], records[1]["eol_page_id"], records[1]["inat21_cls_num"]) == (
         "12784812", "51655800", "")

@@ -15,7 +15,9 @@ from etl.commands.config import config_group
 from etl.commands.db import db_group
 from etl.commands.exclude import exclude_group
 from etl.commands.ingest import ingest_group
+from etl.commands.licenses import licenses_group
 from etl.commands.release import import_release, reproduce
+from etl.commands.report import report_command
 from etl.commands.run import demo, run_command
 from etl.commands.sample_data import sample_data
 from etl.commands.shards import shards_group
@@ -27,7 +29,7 @@ from etl.commands.taxa import taxa_group
 # Every top-level command and group, registered by name (`tol --help` lists them sorted by name).
 COMMANDS: tuple[click.Command, ...] = (
     db_group, config_group, sample_data, ingest_group, splits_group, exclude_group, taxa_group, shards_group,
-    status_command, catalog_group, run_command, demo, import_release, reproduce,
+    status_command, catalog_group, run_command, demo, import_release, reproduce, licenses_group, report_command,
 )
 
 __all__ = ["COMMANDS", "State", "TolGroup", "pass_state"]

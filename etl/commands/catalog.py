@@ -40,18 +40,22 @@ def catalog_group() -> None:
 @click.option("--format", "fmt", type=click.Choice(FORMATS),
               help="csv or parquet (default: from the --out extension, else csv).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
+@click.option("--what", type=click.Choice(["catalog", "licenses"]), default="catalog", show_default=True,
+              help="catalog: the catalog.csv columns plus shard and position; licenses: the release's licenses.csv "
+                   "columns (license, owner, URLs; `not provided` where a collection gave none).")
 @pass_state
-def catalog_export(state: State, plan: str, fmt: str, out: str) -> None:
-    """One row per written sample of PLAN: the catalog.csv columns plus shard and position.
+def catalog_export(state: State, plan: str, fmt: str, out: str, what: str) -> None:
+    """One row per written sample of PLAN: the catalog.csv columns plus shard and position (or its licenses).
 
     \b
     Example:
       tol catalog export main-val --format csv --out catalog-val.csv
+      tol catalog export main-train --what licenses --out licenses.csv
     """
     from etl import export
 
     fmt = export_format(fmt, Path(out))
-    count = export.export(state.engine(), plan, fmt, Path(out), progress=not state.quiet)
+    count = export.export(state.engine(), plan, fmt, Path(out), progress=not state.quiet, what=what)
     click.echo(f"wrote {count:,} rows to {out}")
 
 

@@ -43,10 +43,12 @@ def shards_group() -> None:
               help="Name caption members in lower case (taxontag_com.txt), as webdataset-based readers see them.")
 @click.option("--seed", "shuffle_seed", default=0, show_default=True, help="Seed of the sample order.")
 @click.option("--out", type=click.Path(file_okay=False), help="Folder of the shards (default OUTPUT_DIR/PLAN).")
+@click.option("--licenses", help="Take only images under these licenses, e.g. cc0,pd,cc-by,cc-by-sa (keys as "
+              "tol licenses load normalises them); others, and images of unknown license, are left out and counted.")
 @pass_state
 def shards_plan(state: State, plan: str, split_name: str, split: str, size: str, resize: str, quality: int,
                 samples_per_shard: int | None, shard_bytes: str | None, min_shards: int, txt_field: str,
-                lower_case_captions: bool, shuffle_seed: int, out: str | None) -> None:
+                lower_case_captions: bool, shuffle_seed: int, out: str | None, licenses: str | None) -> None:
     """Record plan PLAN: every shard and its samples, in a seeded order that mixes sources and species.
 
     Excluded and unnamed images are left out and counted. A plan never changes.
@@ -55,7 +57,8 @@ def shards_plan(state: State, plan: str, split_name: str, split: str, size: str,
     Example:
       tol shards plan main-train --splits main --split train --size 224x224 --samples-per-shard 10000
     """
-    from etl.plan import PlanOptions, Split, create_plan, few_shards_warning, parse_bytes, parse_size
+    from etl.plan import PlanOptions, Split, create_plan, few_shards_warning, license_filter, parse_bytes, parse_size
+    from etl.provenance import parse_allowed
 
     width, height = parse_size(size)
     out_dir = Path(out) if out else Path(state.config().get_value("output_dir")) / plan
@@ -64,12 +67,15 @@ def shards_plan(state: State, plan: str, split_name: str, split: str, size: str,
         quality=quality, samples_per_shard=samples_per_shard,
         shard_bytes=parse_bytes(shard_bytes) if shard_bytes else None,
         txt_field=txt_field, out_dir=str(out_dir.resolve()), shuffle_seed=shuffle_seed,
-        caption_case="lower" if lower_case_captions else "original", min_shards=min_shards)
+        caption_case="lower" if lower_case_captions else "original", min_shards=min_shards,
+        licenses=parse_allowed(licenses) if licenses is not None else None)
     result, created = create_plan(state.engine(), plan, options, progress=not state.quiet)
     verb = "planned" if created else "already planned, unchanged:"
+    allowed = license_filter(state.engine(), result.id)
+    by_license = f", {allowed.n_left_out:,} by license" if allowed else ""
     click.echo(f"{result.name} {verb} {result.n_samples:,} samples in {result.n_shards} shards "
                f"({result.split}, {result.width}x{result.height}) into {result.out_dir}; "
-               f"left out: {result.n_excluded:,} excluded, {result.n_unnamed:,} unnamed")
+               f"left out: {result.n_excluded:,} excluded, {result.n_unnamed:,} unnamed{by_license}")
     warning = few_shards_warning(result.name, result.n_samples, result.n_shards, min_shards)
     if warning:
         click.echo(warning, err=True)

@@ -10,7 +10,8 @@ not by the ingest code).
 
 One module per room: `fixtures` (the worked examples), `species` (synthetic species), `images` (photographs and
 hostile files), one module per collection (`inat21`, `bioscan`, `eol`), `references` (the taxonomy and name
-files) and `config` (`tol.toml`). A further collection is a further module called from `generate`.
+files), `licenses` (EOL media manifests, iNat21 `train.json`) and `config` (`tol.toml`). A further collection
+is a further module called from `generate`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from etl.sampledata import bioscan, config, eol, inat21, references
+from etl.sampledata import bioscan, config, eol, inat21, licenses, references
 from etl.sampledata.expected import Expected
 from etl.sampledata.fixtures import (
     BIOSCAN_FIXTURES,
@@ -80,6 +81,7 @@ def generate(out: str | Path, images: int = 5000, seed: int = 0) -> Expected:
     eol_written = eol.write(rng, root, species, targets["eol"], hostile, expected)
 
     references.write(rng, root, species, eol_written.taxon_rows, eol_written.page_species, eol_written.images)
+    licenses.write(seed, root, root / inat21.ROOT, eol_written.images, expected)  # its own stream: nothing moves
     config.write(root)
     expected.write(root / "expected.json", seed=seed, images=images)
     return expected

@@ -42,6 +42,7 @@ from etl.sources.common import (
     record_row_rejects,
     scan_image_files,
 )
+from etl.sources.licensing import DatasetLicense, ProvenanceHook
 
 NAME = "bioscan"
 ORDER = 2
@@ -59,6 +60,15 @@ INGEST_HELP = """Catalogue BIOSCAN-1M part folders under ROOT.
 FIELDS = (*COMMON_FIELDS, "bioscan_part", "bioscan_filename")
 STAGE_TYPES = {"bioscan_part": "INTEGER", "bioscan_filename": "TEXT"}
 READ_SETTINGS: tuple[SourceSetting, ...] = ()
+# One license for the whole dataset (as the BIOSCAN-1M release states it); no per-image file.
+PROVENANCE = ProvenanceHook(
+    "BIOSCAN-1M", "@inproceedings{gharaee2023step, title = {A Step Towards Worldwide Biodiversity Assessment: The "
+    "{BIOSCAN-1M} Insect Dataset}, author = {Gharaee, Z. and Gong, Z. and Pellegrino, N. and Zarubiieva, I. and "
+    "Haurum, J. B. and Lowe, S. C. and McKeown, J. T. A. and Ho, C. Y. and McLeod, J. and Wei, Y. C. and Agda, J. "
+    "and Ratnasingham, S. and Steinke, D. and Chang, A. X. and Taylor, G. W. and Fieguth, P.}, booktitle = "
+    "{Advances in Neural Information Processing Systems (NeurIPS) Datasets and Benchmarks Track}, year = {2023}}",
+    dataset_license=DatasetLicense("CC BY 3.0", "https://creativecommons.org/licenses/by/3.0/",
+                                   "CBG Photography Group, Centre for Biodiversity Genomics, University of Guelph"))
 NAMES = NamesTable("names_bioscan_labels", ("order", "family", "genus", "species"), ("""
     UPDATE images SET taxon_id = n.taxon_id, unnamed_reason = n.unnamed_reason
     FROM bioscan_metadata AS m

@@ -38,6 +38,8 @@ from etl.sources.common import (
     sniff,
 )
 from etl.sources.eol_archives import ACCESS_SETTING, ArchiveStore
+from etl.sources.eol_manifest import read_manifest
+from etl.sources.licensing import ProvenanceHook
 
 NAME = "eol"
 ORDER = 1
@@ -59,6 +61,11 @@ FIELDS = (*COMMON_FIELDS, "member", "member_offset", "eol_content_id", "eol_page
 STAGE_TYPES = {"member": "TEXT", "member_offset": "BIGINT", "eol_content_id": "BIGINT", "eol_page_id": "BIGINT"}
 METADATA: MetadataFile | None = None
 READ_SETTINGS = (ACCESS_SETTING,)
+# Each image's license, owner and URLs: the media manifest's rows, matched by content id (etl/provenance.py).
+PROVENANCE = ProvenanceHook(
+    "Encyclopedia of Life", "@misc{eol, author = {{Encyclopedia of Life (EOL)}}, url = {https://eol.org}}",
+    setting=SourceSetting("eol_media_manifest", "EOL media manifest: a media_manifest*.csv file or their folder"),
+    identity=("eol_content_id",), identity_types=("BIGINT",), read=read_manifest)
 NAMES = NamesTable("names_eol_pages", ("page_id",), ("""
     UPDATE images SET taxon_id = n.taxon_id, unnamed_reason = n.unnamed_reason
     FROM names_eol_pages AS n

@@ -30,6 +30,8 @@ from etl.sources.common import (
     make_row,
     scan_image_files,
 )
+from etl.sources.inat21_annotations import read_annotations
+from etl.sources.licensing import ProvenanceHook
 
 NAME = "inat21"
 ORDER = 0
@@ -47,6 +49,12 @@ FIELDS = (*COMMON_FIELDS, "inat21_filename", "inat21_cls_name", "inat21_cls_num"
 STAGE_TYPES = {"inat21_filename": "TEXT", "inat21_cls_name": "TEXT", "inat21_cls_num": "INTEGER"}
 METADATA: MetadataFile | None = None
 READ_SETTINGS: tuple[SourceSetting, ...] = ()
+# Each image's license and rights holder: train.json's images[], matched by class number and file name.
+PROVENANCE = ProvenanceHook(
+    "iNat2021", "@misc{inat2021, author = {Van Horn, Grant and Mac Aodha, Oisin}, title = {iNat Challenge 2021 - "
+    "FGVC8}, publisher = {Kaggle}, year = {2021}, url = {https://kaggle.com/competitions/inaturalist-2021}}",
+    setting=SourceSetting("inat21_annotations", "iNat21 train.json (images[] license, rights_holder) or its folder"),
+    identity=("inat21_cls_num", "inat21_filename"), identity_types=("INTEGER", "TEXT"), read=read_annotations)
 NAMES = NamesTable("names_inat21_classes", ("cls_num",), ("""
     UPDATE images SET taxon_id = n.taxon_id, unnamed_reason = n.unnamed_reason
     FROM names_inat21_classes AS n

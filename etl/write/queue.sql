@@ -76,10 +76,12 @@ SELECT m.position, i.id AS image_id, i.source, i.path, i.member_offset, i.byte_s
        t.kingdom, t.phylum, t."class" AS class_, t."order", t.family, t.genus, t.species,
        t.scientific_name, t.taxonomic_name, t.tagged_name, t.common_name,
        t.class_index_kingdom, t.class_index_phylum, t.class_index_class, t.class_index_order,
-       t.class_index_family, t.class_index_genus, t.class_index_species, i.source_mtime_ns
+       t.class_index_family, t.class_index_genus, t.class_index_species, i.source_mtime_ns,
+       l.license_key, l.license_name, l.license_link, l.rights_holder, l.source_url
 FROM shard_members AS m
 JOIN images AS i ON i.id = m.image_id
 JOIN taxa AS t ON t.id = i.taxon_id
+JOIN image_licenses AS l ON l.image_id = i.id
 WHERE m.shard_id = :shard
 ORDER BY m.position
 

@@ -54,6 +54,12 @@ class SampleRecord(NamedTuple):
     class_index_genus: int
     class_index_species: int
     source_mtime_ns: int | None = None  # the file's mtime at ingest (etl.reader.changed_since_ingest)
+    # Provenance (the view `image_licenses`): normalised license key (None: unknown), and the texts as given.
+    license_key: str | None = None
+    license_name: str = ""
+    license_link: str = ""
+    rights_holder: str = ""
+    source_url: str = ""
 
     @property
     def ranks(self) -> tuple[str, str, str, str, str, str, str]:
@@ -70,9 +76,13 @@ class SampleRecord(NamedTuple):
 # The `json` member's schema: the same keys with the same types in every sample, whatever its source, so a
 # reader that infers a schema from a few samples (Hugging Face `datasets`) types every column the same way.
 # Source identities are strings, "" when the sample comes from another source (as catalog.csv's empty cells).
+# Provenance: `license` is the normalised key (`cc-by-nc`, …; "unknown" when no license is known), the others the
+# texts the collection gave ("" when it gave none).
+PROVENANCE_FIELDS = ("license", "license_name", "license_link", "rights_holder", "source_url")
 JSON_STRING_FIELDS = ("treeoflife_id", "source", "eol_content_id", "eol_page_id", "bioscan_part", "bioscan_filename",
                       "inat21_filename", "inat21_cls_name", "inat21_cls_num", *naming.RANK_NAMES,
-                      "scientific_name", "taxonomic_name", "common")
+                      "scientific_name", "taxonomic_name", "common", *PROVENANCE_FIELDS)
+UNKNOWN_LICENSE = "unknown"
 JSON_SCHEMA: dict[str, str] = {**{name: "string" for name in JSON_STRING_FIELDS}, "class_index": "list[int64]"}
 
 
@@ -97,6 +107,8 @@ def json_record(record: SampleRecord, common: str) -> dict[str, object]:
         **dict(zip(naming.RANK_NAMES, naming.display(record.ranks), strict=True)),
         "scientific_name": record.scientific_name, "taxonomic_name": record.taxonomic_name,
         "common": common,
+        "license": record.license_key or UNKNOWN_LICENSE, "license_name": record.license_name,
+        "license_link": record.license_link, "rights_holder": record.rights_holder, "source_url": record.source_url,
         "class_index": record.class_indices,
     }
     return catalog_record

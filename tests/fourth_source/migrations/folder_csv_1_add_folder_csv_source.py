@@ -30,7 +30,8 @@ RANKS = ("kingdom", "phylum", "class", "order", "family", "genus", "species")
 EXCLUSIONS_VIEW = Path(__file__).resolve().parent.parent / "sql" / "image_exclusions.sql"
 # The views over `images`, each at the newest version the project ships (the version at its head).
 IMAGE_VIEWS = {name: resources.latest_view_version(name)
-               for name in ("catalog_images", "image_exclusions", "image_names", "image_splits", "plan_samples")}
+               for name in ("catalog_images", "image_exclusions", "image_licenses", "image_names", "image_splits",
+                            "plan_samples")}
 
 
 def _allow_sources(names: tuple[str, ...]) -> None:
