@@ -135,8 +135,8 @@ def run(settings: Config, engine: Engine, *, split_name: str, seed: int, val_per
         echo("licenses: files unchanged, already loaded")
     seen, unseen = settings.path("rare_seen"), settings.path("rare_unseen")
     if seen and unseen:
-        loaded = exclusions.load_rare_species(engine, seen, unseen, settings.get_value("reference_reject_percent"))
-        for line in loaded.lines():
+        rare = exclusions.load_rare_species(engine, seen, unseen, settings.get_value("reference_reject_percent"))
+        for line in rare.lines():
             echo(f"exclude rare-species: {line}")
     _, created = splits.create(engine, split_name, seed, val_percent, train_small_percent)
     echo(f"splits {split_name}: {'created' if created else 'exists'}")
