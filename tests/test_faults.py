@@ -218,6 +218,20 @@ def test_stale_cache_temporaries_are_removed_unless_a_restage_holds_them(tmp_pat
     assert not stale.exists() and live.exists() and fresh.exists()
 
 
+def test_a_restage_replaces_a_killed_restages_partial_file(tmp_path: Path):
+    import gzip
+
+    archive = tmp_path / "media.tar.gz"
+    archive.write_bytes(gzip.compress(b"tar bytes" * 1000))
+    target = tmp_path / "cache" / "eol-tar" / "media.tar"
+    target.parent.mkdir(parents=True)
+    killed = target.with_name(".media.tar.99999.tmp")  # a restage killed half-way, just now
+    killed.write_bytes(b"tar by")
+    eol_archives.restage(archive, target)
+    assert target.read_bytes() == b"tar bytes" * 1000
+    assert sorted(p.name for p in target.parent.iterdir()) == [".media.tar.lock", "media.tar"]
+
+
 # ------------------------------------------------------------------------------- the worker, on a catalog
 
 
