@@ -9,6 +9,9 @@ import errno
 import fcntl
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tarfile
 import threading
 import time
@@ -218,6 +221,20 @@ def test_stale_cache_temporaries_are_removed_unless_a_restage_holds_them(tmp_pat
     assert not stale.exists() and live.exists() and fresh.exists()
 
 
+def test_a_restage_replaces_a_killed_restages_partial_file(tmp_path: Path):
+    import gzip
+
+    archive = tmp_path / "media.tar.gz"
+    archive.write_bytes(gzip.compress(b"tar bytes" * 1000))
+    target = tmp_path / "cache" / "eol-tar" / "media.tar"
+    target.parent.mkdir(parents=True)
+    killed = target.with_name(".media.tar.99999.tmp")  # a restage killed half-way, just now
+    killed.write_bytes(b"tar by")
+    eol_archives.restage(archive, target)
+    assert target.read_bytes() == b"tar bytes" * 1000
+    assert sorted(p.name for p in target.parent.iterdir()) == [".media.tar.lock", "media.tar"]
+
+
 # ------------------------------------------------------------------------------- the worker, on a catalog
 
 
@@ -398,6 +415,41 @@ def test_sigterm_grace_is_honoured_during_a_blocked_read(prepared, tmp_path: Pat
     assert outcome.status == "released"
     assert shard_states(engine, plan.id) == [("pending", 0)]
     assert list((tmp_path / "out").glob(".*")) == []
+
+
+BLOCKED_WORKER = """
+import sys, threading
+from pathlib import Path
+from etl.reader import ImageReader
+from etl.write.worker import WriteOptions, run_worker
+
+def never_returns(self, *args):
+    print("blocked", flush=True)
+    threading.Event().wait()
+
+ImageReader.read = never_returns
+stats = run_worker(WriteOptions(database_url=sys.argv[1], plan_name=sys.argv[2], roots={}, cache_dir=Path(sys.argv[3]),
+                                grace_seconds=0.5, read_timeout=3600))
+print("returned after", stats.claims, "claim", flush=True)
+"""
+
+
+def test_sigterm_ends_a_worker_blocked_in_a_read(prepared, tmp_path: Path):
+    url, engine = prepared
+    plan = make_plan(engine, tmp_path / "out", name="p-val", split="val", per_shard=1000)
+    worker = subprocess.Popen([sys.executable, "-c", BLOCKED_WORKER, url, plan.name, str(tmp_path / "cache")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert worker.stdout is not None and worker.stdout.readline().strip() == "blocked"
+        worker.send_signal(signal.SIGTERM)
+        stdout, stderr = worker.communicate(timeout=60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert worker.returncode == 0, stderr
+    assert "returned after 1 claim" in stdout
+    assert shard_states(engine, plan.id) == [("pending", 0)]  # released, no attempt counted
 
 
 def test_stale_shard_temporaries_are_removed_at_start(prepared, tmp_path: Path):
