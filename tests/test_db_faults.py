@@ -337,12 +337,15 @@ def test_verify_flags_a_done_shard_whose_md5_was_lost(catalog_url, engine_of, tm
     body = b"x" * 1024
     (out / "shard-000000.tar").write_bytes(body)
     (out / "shard-000001.tar").write_bytes(body)
+    (out / "shard-000002.tar").write_bytes(body)
     good = {"state": "done", "n_bytes": len(body), "n_samples": 1, "sha256": hashlib.sha256(body).hexdigest()}
-    plan = add_plan_with_shards(engine, [{**good, "md5": hashlib.md5(body).hexdigest()}, {**good, "md5": None}])
+    plan = add_plan_with_shards(engine, [{**good, "md5": hashlib.md5(body).hexdigest()}, {**good, "md5": None},
+                                         {**good, "md5": "0" * 32}])
     with engine.begin() as connection:
         connection.execute(text("UPDATE shard_plans SET out_dir = :o WHERE id = :p"), {"o": str(out), "p": plan})
     results = verify(engine, catalog_url, "p")
-    assert [r.problems for r in results] == [[], ["manifest has no md5 (verify --reset writes the shard again)"]]
+    assert [r.problems for r in results] == [[], ["manifest has no md5 (verify --reset writes the shard again)"],
+                                             ["md5 differs from the manifest"]]
 
 
 # ------------------------------------------------------------------------------------ concurrent commands
