@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from etl import bulk, naming
 from etl.errors import TolError, unknown_name
-from etl.images import RESIZE_MODES, Target
+from etl.images import CODEC_STACK, RESIZE_MODES, Target
 from etl.progress import Progress
 from etl.splits import MODULUS, seeded_permutation
 from etl.splits import get as get_split
@@ -36,7 +36,7 @@ DEFAULT_MIN_SHARDS = 64
 SHARD_NAME = "shard-{index:06d}.tar"
 CAPTION_CASES = ("original", "lower")  # caption members as the release named them, or lower case
 PLAN_COLUMNS = ("id, name, split, width, height, resize, quality, txt_field, out_dir, n_shards, n_samples, "
-                "n_excluded, n_unnamed, caption_case")
+                "n_excluded, n_unnamed, caption_case, codec")
 
 
 # ============================================================================================== options
@@ -165,6 +165,7 @@ class Plan:
     n_excluded: int
     n_unnamed: int
     caption_case: str
+    codec: str  # the codec stack its JPEGs are made with (etl.images.CODEC_STACK when it was planned)
 
     @property
     def target(self) -> Target:
@@ -280,17 +281,17 @@ def create_plan(engine: Engine, name: str, options: PlanOptions, *, progress: bo
         plan_id = connection.execute(text("""
             INSERT INTO shard_plans (name, split_definition_id, split, width, height, resize, quality,
                 samples_per_shard, shard_bytes, txt_field, out_dir, shuffle_seed, n_shards, n_samples, n_excluded,
-                n_unnamed, caption_case)
+                n_unnamed, caption_case, codec)
             VALUES (:name, :definition, :split, :width, :height, :resize, :quality, :samples_per_shard,
                 :shard_bytes, :txt_field, :out_dir, :shuffle_seed, :n_shards, :n_samples, :n_excluded, :n_unnamed,
-                :caption_case)
+                :caption_case, :codec)
             RETURNING id"""), {
             "name": name, "definition": definition.id, "split": options.split, "width": options.width,
             "height": options.height, "resize": options.resize, "quality": options.quality,
             "samples_per_shard": options.samples_per_shard, "shard_bytes": options.shard_bytes,
             "txt_field": options.txt_field, "out_dir": options.out_dir, "shuffle_seed": options.shuffle_seed,
             "n_shards": n_shards, "n_samples": n_samples, "n_excluded": n_excluded, "n_unnamed": n_unnamed,
-            "caption_case": options.caption_case,
+            "caption_case": options.caption_case, "codec": CODEC_STACK,
         }).scalar_one()
         steps.advance()
         if n_shards:

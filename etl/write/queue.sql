@@ -55,7 +55,8 @@ INSERT INTO image_errors (image_id, shard_id, stage, reason) VALUES (:image, :sh
 
 -- name: record_manifest
 UPDATE shards SET state = 'done', n_samples = :n_samples, n_bytes = :n_bytes, sha256 = :sha256,
-       md5 = :md5, duration_s = :duration_s, done_at = :done_at, error = NULL, lease_until = NULL
+       md5 = :md5, codec = :codec, duration_s = :duration_s, done_at = :done_at, error = NULL,
+       lease_until = NULL
 WHERE id = :id AND claim_token = :token
 
 -- name: unfinished
@@ -65,7 +66,7 @@ WHERE plan_id = :plan AND state IN ('pending', 'claimed')
 
 -- name: reset
 UPDATE shards SET state = 'pending', attempts = 0, claim_token = NULL, lease_until = NULL,
-       n_samples = NULL, n_bytes = NULL, sha256 = NULL, md5 = NULL, error = :reason
+       n_samples = NULL, n_bytes = NULL, sha256 = NULL, md5 = NULL, codec = NULL, error = :reason
 WHERE id = :id
 
 -- name: shard_samples
