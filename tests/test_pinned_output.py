@@ -19,24 +19,27 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import PIL
+import simplejpeg
 
-RECORDED_WITH_PILLOW = "13.0.0"
+RECORDED_WITH = {"pillow": "13.0.0", "simplejpeg": "1.9.0", "opencv": "5.0.0"}
 PINNED = {
-    "main-train/shard-000000.idx": "7f616331a84f66cb2c31fbd4ce978f554a4ef2e9e05eb5dc48588df56e5c12c3",
-    "main-train/shard-000000.tar": "0d48c536636159521b662ce057bad2285c2be5e79a1eee14c04f5d479dbb887d",
-    "main-train/shard-000001.idx": "c8a31248efecac4591ed00145609a2d6c6f7852df3714b52d12b02cb28ca1594",
-    "main-train/shard-000001.tar": "c3b07ba6ea5da52a7f6287943eee80ef66c4c9ea1d33b878ce01c1cc0a987f0f",
-    "main-train_small/shard-000000.idx": "f890b65a12eaad3f0b50e16160997a1b4dc1c10783509b28ca975011911162d6",
-    "main-train_small/shard-000000.tar": "3193f290e05e6cfc8370c51ea5fe7e26b1405d3de1994b2c649af2951f4483d1",
-    "main-val/shard-000000.idx": "cfe0921bbac7d6a11c8fa30951e41d6542280cc410cfeb5ec3673ad2370ed676",
-    "main-val/shard-000000.tar": "be801519b3cd05a73ca3823a8eb046100135629f76ca2bdd73b2107f0bb2d51f",
+    "main-train/shard-000000.idx": "a5c2dbb79e8d55e5a4b5f96b4ce1b0bbb6ea0c498de14104b3e2e268a23e2739",
+    "main-train/shard-000000.tar": "0e8e8bc7853a20d35bcb353f79201a1e928b1b126c4e487ba2d9994f4aeca86a",
+    "main-train/shard-000001.idx": "a230227ad2e295f840ffea915090f51175dd2f98a986d140850386a467558bb8",
+    "main-train/shard-000001.tar": "a6d6539821c7aac8461121495265bdb0579bebc34d660fb9295eb8f23774cab9",
+    "main-train_small/shard-000000.idx": "8cef1b757fd5e69f889de2404e73eb692b2baf9445786952f16c3257abc3ae94",
+    "main-train_small/shard-000000.tar": "78e9c2271b385ad7adbe4da54e781bdabf26485c5dcf88d33aea94a61eab4dc1",
+    "main-val/shard-000000.idx": "f57bd4608ee8fc41a28928507eafdf42c9fe66b998b9f7c0021da7effd00f394",
+    "main-val/shard-000000.tar": "c1f6c2837dcfe2721ff07b4b0d7de902de9197dd3bc984b7ef2eb3fb7ca7bc55",
 }
 
 
 def test_demo_shards_keep_their_pinned_bytes(tmp_path: Path):
-    assert PIL.__version__ == RECORDED_WITH_PILLOW, (
-        f"Pillow {PIL.__version__} differs from the pin's {RECORDED_WITH_PILLOW}: JPEG bytes may differ; "
+    installed = {"pillow": PIL.__version__, "simplejpeg": simplejpeg.__version__, "opencv": cv2.__version__}
+    assert installed == RECORDED_WITH, (
+        f"codec libraries {installed} differ from the pin's {RECORDED_WITH}: JPEG bytes may differ; "
         "re-record PINNED deliberately")
     environment = {k: v for k, v in os.environ.items() if not k.startswith("TOL_")}
     subprocess.run([str(Path(sys.executable).parent / "tol"), "-q", "demo", str(tmp_path / "demo"), "--images", "300"],
