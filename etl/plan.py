@@ -267,14 +267,18 @@ def create_plan(engine: Engine, name: str, options: PlanOptions, *, progress: bo
         connection.exec_driver_sql("CREATE UNIQUE INDEX ix_plan_excluded ON plan_excluded (image_id)")
         connection.exec_driver_sql("ANALYZE plan_excluded")
         steps.advance()
-        counts = connection.execute(text(f"""
-            SELECT
-              SUM(CASE WHEN i.taxon_id IS NULL THEN 1 ELSE 0 END),
-              SUM(CASE WHEN i.taxon_id IS NOT NULL AND EXISTS (
-                  SELECT 1 FROM plan_excluded AS x WHERE x.image_id = i.id) THEN 1 ELSE 0 END),
-              SUM(CASE WHEN i.taxon_id IS NOT NULL AND NOT EXISTS (
-                  SELECT 1 FROM plan_excluded AS x WHERE x.image_id = i.id) THEN 1 ELSE 0 END)
-            {eligible}"""), params).one()
+        # One pass over the split's images into a narrow staging table (temporary: unlogged on PostgreSQL):
+        # the counts and the ranking below read it, not the images and the split view again.
+        bulk.create_temp_table(connection, "plan_eligible", [
+            ("image_id", bulk.ID_TYPE), ("shuffle_key", "BIGINT"), ("named", "INTEGER"), ("excluded", "INTEGER")])
+        connection.execute(text(f"""
+            INSERT INTO plan_eligible (image_id, shuffle_key, named, excluded)
+            SELECT i.id, (i.split_hash * :m + :c) % {MODULUS},
+                   CASE WHEN i.taxon_id IS NULL THEN 0 ELSE 1 END,
+                   CASE WHEN EXISTS (SELECT 1 FROM plan_excluded AS x WHERE x.image_id = i.id) THEN 1 ELSE 0 END
+            {eligible}"""), {**params, "m": multiplier, "c": increment})
+        counts = connection.execute(text(
+            "SELECT SUM(1 - named), SUM(named * excluded), SUM(named * (1 - excluded)) FROM plan_eligible")).one()
         n_unnamed, n_excluded, n_samples = (int(v or 0) for v in counts)
         per_shard = options.per_shard(n_samples)
         n_shards = math.ceil(n_samples / per_shard)
@@ -300,12 +304,9 @@ def create_plan(engine: Engine, name: str, options: PlanOptions, *, progress: bo
                              [min(per_shard, n_samples - index * per_shard) for index in range(n_shards)])
             steps.advance()
             # Ties of the 31-bit shuffle key are broken by id, compared byte-wise on both databases.
-            ranked = f"""
-                SELECT i.id AS image_id,
-                       ROW_NUMBER() OVER (ORDER BY (i.split_hash * :m + :c) % {MODULUS}, i.id) AS n
-                {eligible}
-                  AND i.taxon_id IS NOT NULL
-                  AND NOT EXISTS (SELECT 1 FROM plan_excluded AS x WHERE x.image_id = i.id)"""
-            queue.add_members(plan_id, per_shard, ranked, {**params, "m": multiplier, "c": increment})
+            ranked = """
+                SELECT image_id, ROW_NUMBER() OVER (ORDER BY shuffle_key, image_id) AS n
+                FROM plan_eligible WHERE named = 1 AND excluded = 0"""
+            queue.add_members(plan_id, per_shard, ranked, {})
             steps.advance()
         return get_plan(connection, name), True

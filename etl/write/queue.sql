@@ -7,11 +7,14 @@ INSERT INTO shards (plan_id, shard_index, path, state, n_planned)
 VALUES (:plan, :index, :path, 'pending', :planned)
 
 -- name: add_members
--- The n-th ranked image (from 1) goes to shard (n - 1) / per at position (n - 1) % per.
+-- The n-th ranked image (from 1) goes to shard (n - 1) / per at position (n - 1) % per. Rows go in by image id,
+-- so the image-id index takes them in order (random inserts into it were most of a plan's time); the primary
+-- key's new entries all fall after the other plans' shards either way.
 INSERT INTO shard_members (shard_id, position, image_id)
 SELECT sh.id, (r.n - 1) % :per, r.image_id
 FROM ({ranked}) AS r
 JOIN shards AS sh ON sh.plan_id = :plan AND sh.shard_index = (r.n - 1) / :per
+ORDER BY r.image_id
 
 -- name: fail_exhausted
 -- Shards whose lease expired after their last allowed attempt.
