@@ -25,14 +25,14 @@ import simplejpeg
 
 RECORDED_WITH = {"pillow": "13.0.0", "simplejpeg": "1.9.0", "opencv": "5.0.0"}
 PINNED = {
-    "main-train/shard-000000.idx": "a5c2dbb79e8d55e5a4b5f96b4ce1b0bbb6ea0c498de14104b3e2e268a23e2739",
-    "main-train/shard-000000.tar": "0e8e8bc7853a20d35bcb353f79201a1e928b1b126c4e487ba2d9994f4aeca86a",
-    "main-train/shard-000001.idx": "a230227ad2e295f840ffea915090f51175dd2f98a986d140850386a467558bb8",
-    "main-train/shard-000001.tar": "a6d6539821c7aac8461121495265bdb0579bebc34d660fb9295eb8f23774cab9",
-    "main-train_small/shard-000000.idx": "8cef1b757fd5e69f889de2404e73eb692b2baf9445786952f16c3257abc3ae94",
-    "main-train_small/shard-000000.tar": "78e9c2271b385ad7adbe4da54e781bdabf26485c5dcf88d33aea94a61eab4dc1",
-    "main-val/shard-000000.idx": "f57bd4608ee8fc41a28928507eafdf42c9fe66b998b9f7c0021da7effd00f394",
-    "main-val/shard-000000.tar": "c1f6c2837dcfe2721ff07b4b0d7de902de9197dd3bc984b7ef2eb3fb7ca7bc55",
+    "main-train/shard-000000.idx": "ded9310e542437703caa40c13380a1da2d503414b2db6e1772f8390b93fc5083",
+    "main-train/shard-000000.tar": "6159be42719ed71f5c1ac031304dcae4ae5a4f272f2e06e642f24b1376ff86c8",
+    "main-train/shard-000001.idx": "164f3bae3d82c95cbf74d67a57200ff368ae452d2cc61b70f81c27a9885be1ac",
+    "main-train/shard-000001.tar": "4d4fc8ddc128829dfabaa7403ca5513000a8e8a525f99d834359756d48a16bf6",
+    "main-train_small/shard-000000.idx": "7f8f40d8705ac69087be40ca987f4568a9cca2f2b8ca9f244655631990a38f3e",
+    "main-train_small/shard-000000.tar": "d95fa40ba2b0bee30de48c744bfcc0151058d34459a58787dd12fb47ca3fd0bc",
+    "main-val/shard-000000.idx": "971cd524c9ce7558d6f854a5caa723480f1f6455983a05a47c6531f8c731ecd7",
+    "main-val/shard-000000.tar": "270de9971f810b6d894df397b7932a9089979c4a09f70a6eec031273d6dd32cd",
 }
 
 
