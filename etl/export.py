@@ -37,6 +37,9 @@ def _batches(connection: Connection, plan_name: str) -> Iterator[list[tuple[Any,
     """The export's rows in batches of `BATCH` tuples, read through the driver's cursor."""
     raw: Any = connection.connection.dbapi_connection
     if connection.dialect.name == "postgresql":
+        with raw.cursor() as setting:
+            # A millions-row export is index lookups per row: compiling them (JIT) cost 20 % at 1M rows.
+            setting.execute("SET LOCAL jit = off")
         cursor = raw.cursor(name="tol_export")  # server-side: rows stream, nothing is held client-side
         cursor.itersize = BATCH
         cursor.execute(_query().replace(":plan", "%(plan)s"), {"plan": plan_name})

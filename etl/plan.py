@@ -308,5 +308,8 @@ def create_plan(engine: Engine, name: str, options: PlanOptions, *, progress: bo
                 SELECT image_id, ROW_NUMBER() OVER (ORDER BY shuffle_key, image_id) AS n
                 FROM plan_eligible WHERE named = 1 AND excluded = 0"""
             queue.add_members(plan_id, per_shard, ranked, {})
+            if connection.dialect.name == "postgresql":
+                # Fresh statistics (a sample: cheap), or the export's planner expects a few dozen members.
+                connection.exec_driver_sql("ANALYZE shard_members")
             steps.advance()
         return get_plan(connection, name), True
