@@ -2,19 +2,20 @@
 
 The columns are those of the published catalog.csv, plus the shard and the position in it; or, with
 `what="licenses"`, those of the published licenses.csv (each sample's license, owner and URLs, `not provided`
-for a text its collection did not give). Rows stream from the database in batches, so memory does not grow
-with the plan.
+for a text its collection did not give). Rows stream from the database in batches (a server-side cursor on
+PostgreSQL), so memory does not grow with the plan; they are read through the driver's own cursor, as plain
+tuples, and each batch becomes Arrow columns at once: at millions of rows, SQLAlchemy's row objects and
+per-value conversions were most of the export's time.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from etl.atomic import atomic_path, atomic_write
 from etl.errors import TolError
@@ -46,6 +47,27 @@ def _filled(rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
                   for index, value in enumerate(row)) for row in rows]
 
 
+def _batches(connection: Connection, query: str, plan_name: str) -> Iterator[Sequence[Sequence[Any]]]:
+    """The rows of `query` (one `:plan` parameter) in batches of `BATCH` tuples, read through the driver's
+    cursor."""
+    raw: Any = connection.connection.dbapi_connection
+    if connection.dialect.name == "postgresql":
+        with raw.cursor() as setting:
+            # A millions-row export is index lookups per row: compiling them (JIT) cost 20 % at 1M rows.
+            setting.execute("SET LOCAL jit = off")
+        cursor = raw.cursor(name="tol_export")  # server-side: rows stream, nothing is held client-side
+        cursor.itersize = BATCH
+        cursor.execute(query.replace(":plan", "%(plan)s"), {"plan": plan_name})
+    else:
+        cursor = raw.cursor()
+        cursor.execute(query, {"plan": plan_name})
+    try:
+        while rows := cursor.fetchmany(BATCH):
+            yield rows
+    finally:
+        cursor.close()
+
+
 def export(engine: Engine, plan_name: str, fmt: str, out: Path, *, progress: bool = False,
            what: str = "catalog") -> int:
     """Write the plan's catalog (or with `what="licenses"` its licenses.csv) to `out` (atomically); returns the
@@ -62,28 +84,26 @@ def export(engine: Engine, plan_name: str, fmt: str, out: Path, *, progress: boo
     count = 0
     with engine.connect() as connection, \
             Progress(plan.n_samples, "rows", f"export {plan.name}", enabled=progress) as bar:
-        result = connection.execution_options(stream_results=True, yield_per=BATCH).execute(
-            text(query), {"plan": plan.name})
+        batches = (_filled(rows) if licenses else rows for rows in _batches(connection, query, plan.name))
         if fmt == "csv":
             with atomic_write(out, "w", encoding="utf-8", newline="") as handle:
                 writer = csv.writer(handle, lineterminator="\n")
                 writer.writerow(columns)
-                for batch in result.partitions(BATCH):
-                    written: Sequence[Sequence[Any]] = _filled(batch) if licenses else batch
-                    writer.writerows(("" if v is None else v for v in row) for row in written)
-                    count += len(written)
-                    bar.advance(len(written))
+                for rows in batches:
+                    writer.writerows(("" if v is None else v for v in row) for row in rows)
+                    count += len(rows)
+                    bar.advance(len(rows))
         else:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
             schema = pa.schema([(c, pa.int64() if c in integers else pa.string()) for c in columns])
             with atomic_path(out) as partial, pq.ParquetWriter(partial, schema) as writer:
-                for batch in result.partitions(BATCH):
-                    rows: Sequence[Sequence[Any]] = _filled(batch) if licenses else batch
-                    values: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [[] for _ in columns]
-                    writer.write_table(pa.table([pa.array(list(column), type=schema.field(i).type)
-                                                 for i, column in enumerate(values)], schema=schema))
+                for rows in batches:
+                    values = zip(*rows, strict=True)
+                    writer.write_batch(pa.record_batch([pa.array(column, type=field.type)
+                                                        for column, field in zip(values, schema, strict=True)],
+                                                       schema=schema))
                     count += len(rows)
                     bar.advance(len(rows))
     return count

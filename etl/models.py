@@ -238,6 +238,8 @@ class ShardPlan(Base):
     shard_bytes: Mapped[int | None] = mapped_column(BigInteger)
     txt_field: Mapped[str] = mapped_column(String(32))
     caption_case: Mapped[str] = mapped_column(String(16), server_default="original")
+    # The libraries that make its JPEGs (etl.images.CODEC_STACK); a plan is written with one stack only.
+    codec: Mapped[str] = mapped_column(String(200), server_default="pillow (before revision 0014)")
     out_dir: Mapped[str] = mapped_column(Text)
     shuffle_seed: Mapped[int] = mapped_column(BigInteger)
     n_shards: Mapped[int] = mapped_column(Integer, server_default="0")
@@ -269,6 +271,7 @@ class Shard(Base):
     n_bytes: Mapped[int | None] = mapped_column(BigInteger)
     sha256: Mapped[str | None] = mapped_column(String(64))
     md5: Mapped[str | None] = mapped_column(String(32))
+    codec: Mapped[str | None] = mapped_column(String(200))  # the codec stack that wrote it
     duration_s: Mapped[float | None] = mapped_column(Float)
     done_at: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from etl import bulk, db, naming
 from etl.errors import TolError, unknown_name
-from etl.images import RESIZE_MODES, Target
+from etl.images import CODEC_STACK, RESIZE_MODES, Target
 from etl.progress import Progress
 from etl.provenance import LICENSE_KEYS
 from etl.splits import MODULUS, seeded_permutation
@@ -37,7 +37,7 @@ DEFAULT_MIN_SHARDS = 64
 SHARD_NAME = "shard-{index:06d}.tar"
 CAPTION_CASES = ("original", "lower")  # caption members as the release named them, or lower case
 PLAN_COLUMNS = ("id, name, split, width, height, resize, quality, txt_field, out_dir, n_shards, n_samples, "
-                "n_excluded, n_unnamed, caption_case")
+                "n_excluded, n_unnamed, caption_case, codec")
 
 
 # ============================================================================================== options
@@ -171,6 +171,7 @@ class Plan:
     n_excluded: int
     n_unnamed: int
     caption_case: str
+    codec: str  # the codec stack its JPEGs are made with (etl.images.CODEC_STACK when it was planned)
 
     @property
     def target(self) -> Target:
@@ -317,14 +318,18 @@ def _create_plan(engine: Engine, name: str, options: PlanOptions, *, progress: b
                 params).rowcount
         connection.exec_driver_sql("ANALYZE plan_excluded")
         steps.advance()
-        counts = connection.execute(text(f"""
-            SELECT
-              SUM(CASE WHEN i.taxon_id IS NULL THEN 1 ELSE 0 END),
-              SUM(CASE WHEN i.taxon_id IS NOT NULL AND EXISTS (
-                  SELECT 1 FROM plan_excluded AS x WHERE x.image_id = i.id) THEN 1 ELSE 0 END),
-              SUM(CASE WHEN i.taxon_id IS NOT NULL AND NOT EXISTS (
-                  SELECT 1 FROM plan_excluded AS x WHERE x.image_id = i.id) THEN 1 ELSE 0 END)
-            {eligible}"""), params).one()
+        # One pass over the split's images into a narrow staging table (temporary: unlogged on PostgreSQL):
+        # the counts and the ranking below read it, not the images and the split view again.
+        bulk.create_temp_table(connection, "plan_eligible", [
+            ("image_id", bulk.ID_TYPE), ("shuffle_key", "BIGINT"), ("named", "INTEGER"), ("excluded", "INTEGER")])
+        connection.execute(text(f"""
+            INSERT INTO plan_eligible (image_id, shuffle_key, named, excluded)
+            SELECT i.id, (i.split_hash * :m + :c) % {MODULUS},
+                   CASE WHEN i.taxon_id IS NULL THEN 0 ELSE 1 END,
+                   CASE WHEN EXISTS (SELECT 1 FROM plan_excluded AS x WHERE x.image_id = i.id) THEN 1 ELSE 0 END
+            {eligible}"""), {**params, "m": multiplier, "c": increment})
+        counts = connection.execute(text(
+            "SELECT SUM(1 - named), SUM(named * excluded), SUM(named * (1 - excluded)) FROM plan_eligible")).one()
         n_unnamed, n_excluded, n_samples = (int(v or 0) for v in counts)
         n_excluded -= n_license  # `n_excluded` counts the exclusion lists; the license filter has its own count
         per_shard = options.per_shard(n_samples)
@@ -332,17 +337,17 @@ def _create_plan(engine: Engine, name: str, options: PlanOptions, *, progress: b
         plan_id = connection.execute(text("""
             INSERT INTO shard_plans (name, split_definition_id, split, width, height, resize, quality,
                 samples_per_shard, shard_bytes, txt_field, out_dir, shuffle_seed, n_shards, n_samples, n_excluded,
-                n_unnamed, caption_case)
+                n_unnamed, caption_case, codec)
             VALUES (:name, :definition, :split, :width, :height, :resize, :quality, :samples_per_shard,
                 :shard_bytes, :txt_field, :out_dir, :shuffle_seed, :n_shards, :n_samples, :n_excluded, :n_unnamed,
-                :caption_case)
+                :caption_case, :codec)
             RETURNING id"""), {
             "name": name, "definition": definition.id, "split": options.split, "width": options.width,
             "height": options.height, "resize": options.resize, "quality": options.quality,
             "samples_per_shard": options.samples_per_shard, "shard_bytes": options.shard_bytes,
             "txt_field": options.txt_field, "out_dir": options.out_dir, "shuffle_seed": options.shuffle_seed,
             "n_shards": n_shards, "n_samples": n_samples, "n_excluded": n_excluded, "n_unnamed": n_unnamed,
-            "caption_case": options.caption_case,
+            "caption_case": options.caption_case, "codec": CODEC_STACK,
         }).scalar_one()
         if options.licenses is not None:
             connection.execute(text("INSERT INTO plan_license_filters (plan_id, licenses, n_left_out) "
@@ -355,12 +360,12 @@ def _create_plan(engine: Engine, name: str, options: PlanOptions, *, progress: b
                              [min(per_shard, n_samples - index * per_shard) for index in range(n_shards)])
             steps.advance()
             # Ties of the 31-bit shuffle key are broken by id, compared byte-wise on both databases.
-            ranked = f"""
-                SELECT i.id AS image_id,
-                       ROW_NUMBER() OVER (ORDER BY (i.split_hash * :m + :c) % {MODULUS}, i.id) AS n
-                {eligible}
-                  AND i.taxon_id IS NOT NULL
-                  AND NOT EXISTS (SELECT 1 FROM plan_excluded AS x WHERE x.image_id = i.id)"""
-            queue.add_members(plan_id, per_shard, ranked, {**params, "m": multiplier, "c": increment})
+            ranked = """
+                SELECT image_id, ROW_NUMBER() OVER (ORDER BY shuffle_key, image_id) AS n
+                FROM plan_eligible WHERE named = 1 AND excluded = 0"""
+            queue.add_members(plan_id, per_shard, ranked, {})
+            if connection.dialect.name == "postgresql":
+                # Fresh statistics (a sample: cheap), or the export's planner expects a few dozen members.
+                connection.exec_driver_sql("ANALYZE shard_members")
             steps.advance()
         return get_plan(connection, name), True

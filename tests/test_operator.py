@@ -14,6 +14,7 @@ from etl import schema
 from etl.errors import ExitCode, TolError
 from etl.plan import plan_names
 from etl.write import launch
+from etl.write.worker import run_worker
 from tests.helpers import TOL, make_plan, prepared_catalog, tol_env, write_options
 
 
@@ -210,3 +211,29 @@ def test_downgrade_that_drops_rows_needs_yes(prepared, tmp_path: Path):
     done = tol("db", "downgrade", "base", "--yes", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert schema.current_revision(engine) is None
+
+
+def test_a_plan_records_its_codec_stack_and_is_not_resumed_with_another(prepared, tmp_path: Path):
+    url, engine = prepared
+    import cv2
+    import PIL
+    import simplejpeg
+
+    plan = make_plan(engine, tmp_path / "out", per_shard=400)
+    for library, version in (("simplejpeg", simplejpeg.__version__), ("opencv", cv2.__version__),
+                             ("pillow", PIL.__version__)):
+        assert f"{library}/{version}" in plan.codec
+    stats = run_worker(write_options(url, plan.name, tmp_path / "cache"))
+    assert stats.shards == plan.n_shards
+    with engine.begin() as connection:
+        assert set(connection.execute(text("SELECT codec FROM shards WHERE plan_id = :p"),
+                                      {"p": plan.id}).scalars()) == {plan.codec}
+        connection.execute(text("UPDATE shards SET state = 'pending' WHERE plan_id = :p AND shard_index = 0"),
+                           {"p": plan.id})
+        connection.execute(text("UPDATE shard_plans SET codec = 'pillow/9.0.0' WHERE id = :p"), {"p": plan.id})
+    result = subprocess.run([TOL, "shards", "write", plan.name], env=tol_env(url, tmp_path), capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == ExitCode.USAGE, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"plan {plan.name}" in lines[0] and "'pillow/9.0.0'" in lines[0], lines
+    assert "Traceback" not in result.stderr

@@ -13,7 +13,18 @@ import pytest
 from etl.atomic import atomic_write
 from etl.named_sql import parse
 from etl.write.queue import QUERIES
-from etl.write.tar import FIXED_MTIME, HashingFile, SampleRecord, SampleTarWriter, idx_line, idx_text, sample_members
+from etl.write.tar import (
+    FIXED_MTIME,
+    MEMBER_MODE,
+    TAR_USER,
+    HashingFile,
+    SampleRecord,
+    SampleTarWriter,
+    idx_line,
+    idx_text,
+    member_header,
+    sample_members,
+)
 
 RECORD = SampleRecord(
     position=0, image_id="0b5e7d2c-0000-5000-8000-000000000001", source="inat21", path="c/x.jpg",
@@ -96,3 +107,15 @@ def test_atomic_write_leaves_the_old_file_or_the_new_one(tmp_path: Path):
         handle.write("two")
         raise RuntimeError("interrupted")
     assert target.read_text() == "one" and sorted(p.name for p in target.parent.iterdir()) == ["f.txt"]
+
+
+@pytest.mark.parametrize(("name", "size"), [
+    ("0b5e7d2c-0000-5000-8000-000000000001.jpg", 21_345), ("k.json", 0), ("k.taxonTag_com.txt", 511),
+    ("x" * 100, 1), ("d" * 50 + "/" + "y" * 60, 2),  # the longest name field; a longer name: tarfile
+    ("big.jpg", 8**11 - 1), ("k.txt", 1_000_000_000),
+])
+def test_member_headers_are_those_tarfile_writes(name: str, size: int):
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = size, FIXED_MTIME, MEMBER_MODE
+    info.uname = info.gname = TAR_USER
+    assert member_header(name.encode(), size) == info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict")

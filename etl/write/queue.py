@@ -81,6 +81,7 @@ class Manifest(NamedTuple):
     sha256: str
     md5: str
     duration_s: float
+    codec: str | None = None  # the codec stack that made its JPEGs (etl.images.CODEC_STACK)
 
 
 class SkippedImage(NamedTuple):

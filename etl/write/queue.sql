@@ -7,11 +7,14 @@ INSERT INTO shards (plan_id, shard_index, path, state, n_planned)
 VALUES (:plan, :index, :path, 'pending', :planned)
 
 -- name: add_members
--- The n-th ranked image (from 1) goes to shard (n - 1) / per at position (n - 1) % per.
+-- The n-th ranked image (from 1) goes to shard (n - 1) / per at position (n - 1) % per. Rows go in by image id,
+-- so the image-id index takes them in order (random inserts into it were most of a plan's time); the primary
+-- key's new entries all fall after the other plans' shards either way.
 INSERT INTO shard_members (shard_id, position, image_id)
 SELECT sh.id, (r.n - 1) % :per, r.image_id
 FROM ({ranked}) AS r
 JOIN shards AS sh ON sh.plan_id = :plan AND sh.shard_index = (r.n - 1) / :per
+ORDER BY r.image_id
 
 -- name: fail_exhausted
 -- Shards whose lease expired after their last allowed attempt.
@@ -55,7 +58,8 @@ INSERT INTO image_errors (image_id, shard_id, stage, reason) VALUES (:image, :sh
 
 -- name: record_manifest
 UPDATE shards SET state = 'done', n_samples = :n_samples, n_bytes = :n_bytes, sha256 = :sha256,
-       md5 = :md5, duration_s = :duration_s, done_at = :done_at, error = NULL, lease_until = NULL
+       md5 = :md5, codec = :codec, duration_s = :duration_s, done_at = :done_at, error = NULL,
+       lease_until = NULL
 WHERE id = :id AND claim_token = :token
 
 -- name: unfinished
@@ -65,7 +69,7 @@ WHERE plan_id = :plan AND state IN ('pending', 'claimed')
 
 -- name: reset
 UPDATE shards SET state = 'pending', attempts = 0, claim_token = NULL, lease_until = NULL,
-       n_samples = NULL, n_bytes = NULL, sha256 = NULL, md5 = NULL, error = :reason
+       n_samples = NULL, n_bytes = NULL, sha256 = NULL, md5 = NULL, codec = NULL, error = :reason
 WHERE id = :id
 
 -- name: shard_samples

@@ -6,6 +6,7 @@ and on either database. Nothing here touches the catalog: a `SampleRecord` is al
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import tarfile
@@ -114,17 +115,26 @@ def json_record(record: SampleRecord, common: str) -> dict[str, object]:
     return catalog_record
 
 
+@functools.lru_cache(maxsize=4096)
+def _caption_members(scientific: str, taxonomic: str, tagged: str, common: str,
+                     caption_case: str) -> tuple[dict[str, bytes], str]:
+    """The encoded caption members of a taxon and its shown common name (taxa repeat across samples)."""
+    fields = naming.captions(scientific, taxonomic, tagged, common)
+    return ({caption_extension(extension, caption_case): value.encode("utf-8") for extension, value in fields.items()},
+            fields["common_name.txt"])
+
+
 def sample_members(record: SampleRecord, txt_field: str, jpeg: bytes,
                    caption_case: str = "original") -> dict[str, bytes]:
     """The tar members of one sample (without `__key__`): jpg, json, txt (a copy of caption `txt_field`) and
     the ten caption fields (named as `caption_case` says)."""
-    fields = naming.captions(record.scientific_name, record.taxonomic_name, record.tagged_name, record.common_name)
-    members = {caption_extension(extension, caption_case): value.encode("utf-8")
-               for extension, value in fields.items()}
+    captions, common = _caption_members(record.scientific_name, record.taxonomic_name, record.tagged_name,
+                                        record.common_name, caption_case)
+    members = dict(captions)
     members["jpg"] = jpeg
-    members["json"] = json.dumps(json_record(record, fields["common_name.txt"]), sort_keys=True,
+    members["json"] = json.dumps(json_record(record, common), sort_keys=True,
                                  ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    members["txt"] = fields[f"{txt_field}.txt"].encode("utf-8")
+    members["txt"] = members[caption_extension(f"{txt_field}.txt", caption_case)]
     return members
 
 
@@ -159,11 +169,44 @@ class PlacedMember(NamedTuple):
     size: int
 
 
+def _header_template() -> tuple[bytes, int]:
+    """A member header as `tarfile` writes it for an empty name and size 0 with our fixed metadata, and the
+    byte sum of that header with its checksum field blank (eight spaces), as the ustar checksum counts it."""
+    info = tarfile.TarInfo("")
+    info.size, info.mtime, info.mode = 0, FIXED_MTIME, MEMBER_MODE
+    info.uname = info.gname = TAR_USER
+    header = info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict")
+    blank = header[:_CHECKSUM] + b" " * 8 + header[_CHECKSUM + 8:]
+    return header, sum(blank)
+
+
+_NAME_FIELD, _SIZE, _CHECKSUM = 100, 124, 148  # ustar field offsets: name, size (12 bytes), checksum (8 bytes)
+_TEMPLATE, _TEMPLATE_SUM = _header_template()
+_ZERO_SIZE_SUM = sum(_TEMPLATE[_SIZE:_SIZE + 12])
+_PADDING = [b"\0" * n for n in range(tarfile.BLOCKSIZE)]
+
+
+def member_header(name: bytes, size: int) -> bytes:
+    """The ustar header `tarfile` would write for member `name` (ASCII, at most 100 bytes) of `size` bytes
+    with our fixed metadata, built from a template: only the name, size and checksum fields differ."""
+    if len(name) > _NAME_FIELD or size >= 8**11 or not name.isascii():
+        info = tarfile.TarInfo(name.decode("utf-8"))
+        info.size, info.mtime, info.mode = size, FIXED_MTIME, MEMBER_MODE
+        info.uname = info.gname = TAR_USER
+        return info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict")
+    size_field = b"%011o\0" % size
+    checksum = _TEMPLATE_SUM + sum(name) + sum(size_field) - _ZERO_SIZE_SUM
+    return b"".join((name, _PADDING[_NAME_FIELD - len(name)], _TEMPLATE[_NAME_FIELD:_SIZE], size_field,
+                     _TEMPLATE[_SIZE + 12:_CHECKSUM], b"%06o\0 " % checksum, _TEMPLATE[_CHECKSUM + 8:]))
+
+
 class SampleTarWriter:
-    """Writes samples as plain ustar members, headers built by `tarfile` with fixed metadata.
+    """Writes samples as plain ustar members with fixed metadata, byte for byte as `tarfile` would.
 
     Equivalent to webdataset's TarWriter with a fixed mtime (members sorted by extension, mode 0444), minus its
-    per-member stream overhead, which at 13 members a sample was a tenth of the write stage.
+    per-member stream overhead. A sample's members are joined and written (and hashed) at once, their headers
+    made from a template (`member_header`): at 13 members a sample, `tarfile`'s headers were a quarter of the
+    write stage once the codec got fast.
     """
 
     def __init__(self, stream: HashingFile) -> None:
@@ -172,17 +215,18 @@ class SampleTarWriter:
     def write(self, key: str, members: dict[str, bytes]) -> list[PlacedMember]:
         """Write one sample; returns where each member's data went, in tar order."""
         placed = []
+        parts: list[bytes] = []
+        offset = self.stream.tell()
+        stem = key.encode("utf-8") + b"."
         for extension in sorted(members):
             data = members[extension]
-            info = tarfile.TarInfo(f"{key}.{extension}")
-            info.size, info.mtime, info.mode = len(data), FIXED_MTIME, MEMBER_MODE
-            info.uname = info.gname = TAR_USER
-            self.stream.write(info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict"))
-            placed.append(PlacedMember(extension, self.stream.tell(), len(data)))
-            self.stream.write(data)
-            padding = -len(data) % tarfile.BLOCKSIZE
-            if padding:
-                self.stream.write(b"\0" * padding)
+            size = len(data)
+            offset += tarfile.BLOCKSIZE
+            placed.append(PlacedMember(extension, offset, size))
+            padding = -size % tarfile.BLOCKSIZE
+            parts += (member_header(stem + extension.encode("utf-8"), size), data, _PADDING[padding])
+            offset += size + padding
+        self.stream.write(b"".join(parts))
         return placed
 
     def close(self) -> None:

@@ -41,8 +41,8 @@ from sqlalchemy.exc import DBAPIError
 
 from etl import db, sources
 from etl.atomic import fsync_directory, remove_stale_temporaries, temporary_name
-from etl.errors import EnvironmentFault, WorkLeftError
-from etl.images import ImageProblem, prepare
+from etl.errors import EnvironmentFault, TolError, WorkLeftError
+from etl.images import CODEC_STACK, ImageProblem, prepare
 from etl.plan import Plan, get_plan
 from etl.reader import ImageReader, changed_since_ingest, source_roots
 from etl.sources.common import NotRegularFile
@@ -377,7 +377,7 @@ def write_shard(context: WorkerContext, held: Claim) -> ShardOutcome:
         outcome.samples, outcome.errors = len(index_lines), len(skipped)
         outcome.seconds = time.monotonic() - started
         manifest = Manifest(n_samples=outcome.samples, n_bytes=hashing.size, sha256=hashing.sha256.hexdigest(),
-                            md5=hashing.md5.hexdigest(), duration_s=outcome.seconds)
+                            md5=hashing.md5.hexdigest(), duration_s=outcome.seconds, codec=CODEC_STACK)
 
         def move_into_place() -> None:
             if temporary.exists():
@@ -558,6 +558,14 @@ def remove_stale_shard_temporaries(context: WorkerContext) -> list[Path]:
     return removed
 
 
+def check_codec(plan: Plan, stack: str = CODEC_STACK) -> None:
+    """Refuse, in one line, to write plan `plan` with a codec stack other than the one it was planned with:
+    its shards would not be the bytes its other shards (or a rerun) have."""
+    if plan.codec != stack:
+        raise TolError(f"plan {plan.name} was planned with codec stack {plan.codec!r} but this installation has "
+                       f"{stack!r}: write it where that stack is installed, or plan it again under a new name")
+
+
 def run_worker(options: WriteOptions, rank: int | None = None, size: int | None = None) -> WorkerStats:
     """One worker in this process: claim and write shards until the plan is finished or told to stop."""
     engine = db.make_engine(options.database_url, wait_seconds=options.db_wait_seconds, short_lived=True)
@@ -565,6 +573,7 @@ def run_worker(options: WriteOptions, rank: int | None = None, size: int | None 
     signals.install()
     try:
         plan = with_retries(get_plan, engine, options.plan_name)
+        check_codec(plan)
         calls = TimedCalls()
         reader = ImageReader(with_retries(source_roots, engine, options.roots), options.cache_dir,
                              options.read_settings, heartbeat=calls.beat, stale_seconds=options.lease_seconds)
