@@ -8,7 +8,11 @@ Pillow is a deliberate change too (re-record and say so).
 Re-recorded for issue 15: the `json` member became uniformly typed (source ids as strings, "" for another
 source's fields, never null), which changes every sample's bytes and so every `.idx` offset. Re-recorded
 for issue 13: the sample collection gained the real files' messes (placeholders, authorities, a liverwort,
-resolver answers from other providers), so the demo's captions and plans changed.
+resolver answers from other providers), so the demo's captions and plans changed. Re-recorded after the merge
+of this session's branches, every reason at once: issue 13 point 5 (the sample gained three EOL pages), issue 17
+(each sample's json carries its provenance: license, license_name, license_link, rights_holder, source_url),
+issue 18 (the codec stack: libjpeg-turbo DCT scaling and OpenCV resampling instead of Pillow's path). Two demo
+runs gave the same digests.
 """
 
 from __future__ import annotations
@@ -25,14 +29,14 @@ import simplejpeg
 
 RECORDED_WITH = {"pillow": "13.0.0", "simplejpeg": "1.9.0", "opencv": "5.0.0"}
 PINNED = {
-    "main-train/shard-000000.idx": "ded9310e542437703caa40c13380a1da2d503414b2db6e1772f8390b93fc5083",
-    "main-train/shard-000000.tar": "6159be42719ed71f5c1ac031304dcae4ae5a4f272f2e06e642f24b1376ff86c8",
-    "main-train/shard-000001.idx": "164f3bae3d82c95cbf74d67a57200ff368ae452d2cc61b70f81c27a9885be1ac",
-    "main-train/shard-000001.tar": "4d4fc8ddc128829dfabaa7403ca5513000a8e8a525f99d834359756d48a16bf6",
-    "main-train_small/shard-000000.idx": "7f8f40d8705ac69087be40ca987f4568a9cca2f2b8ca9f244655631990a38f3e",
-    "main-train_small/shard-000000.tar": "d95fa40ba2b0bee30de48c744bfcc0151058d34459a58787dd12fb47ca3fd0bc",
-    "main-val/shard-000000.idx": "971cd524c9ce7558d6f854a5caa723480f1f6455983a05a47c6531f8c731ecd7",
-    "main-val/shard-000000.tar": "270de9971f810b6d894df397b7932a9089979c4a09f70a6eec031273d6dd32cd",
+    "main-train/shard-000000.idx": "a7358248bd4c889b2c311b401483fed8ca710a8f821eb8698587c3c95435cd66",
+    "main-train/shard-000000.tar": "448ba5253c1801d6d298f0f2d35eee94fe96b309b2caadc4b5719f4f6276ffe5",
+    "main-train/shard-000001.idx": "4f0d8e2e2a26d694e70d9aaacbe2ea39f780d891b47f2f87cd6d63aec9577763",
+    "main-train/shard-000001.tar": "d11a682cdaff271644db426bdc77101f03d3bf7d5b37e31e118da61a7adb42e3",
+    "main-train_small/shard-000000.idx": "415bed1e1251e26803f2250a25a5e22169d3f74fc0706b9f89481232a1403fb5",
+    "main-train_small/shard-000000.tar": "022ebbe6f9f0e01d85006a5964d4db093016ba3da44764432ff69d218dd5a2d1",
+    "main-val/shard-000000.idx": "0105252012deea07a6cea7fa3ad797dadac6485e78d4ac6741e9309d1d39442e",
+    "main-val/shard-000000.tar": "4a1fc4cbf639cb6bafc2fdabdc22d46c3b4b40bf13196ac71dbe6906b50f8465",
 }
 
 
