@@ -355,3 +355,18 @@ def pg_catalog(request, engine_of):
     url = next(urls)
     yield url, engine_of(url)
     next(urls, None)
+
+
+@pytest.fixture(scope="session")
+def demo_300(tmp_path_factory) -> Path:
+    """The folder of one `tol -q demo --images 300` per session (catalog, shards, catalog CSVs), run with no TOL_*
+    setting. Tests read it; the only thing one may do to it is rerun the demo, which must change nothing."""
+    import subprocess
+    import sys
+
+    base = tmp_path_factory.mktemp("demo")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("TOL_")}
+    done = subprocess.run([str(Path(sys.executable).parent / "tol"), "-q", "demo", str(base / "demo"), "--images",
+                           "300"], env=environment, capture_output=True, text=True, cwd=base)
+    assert done.returncode == 0, done.stderr
+    return base / "demo"
