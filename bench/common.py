@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import uuid
@@ -61,3 +62,16 @@ def fresh_catalog(backend: str, workdir: Path) -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         admin.dispose()
+
+
+def machine() -> str:
+    """One line naming the machine the figures come from: CPU model, cores and RAM."""
+    model, ram = "unknown CPU", "? GB"
+    with contextlib.suppress(OSError, StopIteration):
+        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("model name"))
+    with contextlib.suppress(OSError, StopIteration):
+        kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                  if line.startswith("MemTotal:"))
+        ram = f"{kb / 1024 ** 2:.1f} GB"
+    return f"{model}, {os.cpu_count()} cores, {ram} RAM"

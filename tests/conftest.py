@@ -4,11 +4,19 @@ PostgreSQL tests run against the server of ``TOL_TEST_PG_URL`` (default: the loc
 test session migrates one template database; each test gets its own copy (``CREATE DATABASE … TEMPLATE``),
 which is cheaper than migrating and lets worker processes share it. Outside CI an unreachable server skips
 those tests with the reason shown; in CI (``CI`` set) it fails them.
+
+Work every test would repeat is done once per session and copied: the catalog at head, and the prepared
+catalog of the sample collection (ingested, named, exclusions loaded, split ``main``) that most stage tests
+start from — a file copy on SQLite, a template copy on PostgreSQL.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
+import shutil
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,28 +56,41 @@ def pg_admin():
 class PgDatabases:
     """Uniquely named databases on the test server, recycled between tests and dropped at the end of the session.
 
-    Creating a database per test is cheap, but dropping one forces a checkpoint of everything the test wrote,
-    which made the session's teardown a fifth of the suite's time. A catalog at head is therefore returned to a
-    pool after its test and emptied with one TRUNCATE … RESTART IDENTITY (ids start from 1 again, as in a new
-    database); one whose schema the test changed, or that cannot be emptied, is dropped instead.
+    Creating a database is cheap, but dropping one forces a checkpoint of everything the server holds dirty
+    (PostgreSQL 15 still does on every DROP DATABASE), which made the session's teardown a fifth of the suite's
+    time. So databases are recycled instead: after its test, a catalog at head is emptied with one TRUNCATE …
+    RESTART IDENTITY (ids start from 1 again, as in a new database) and pooled for the next test that wants a
+    catalog; any other database (an empty one, or a catalog whose schema the test changed) has its public schema
+    dropped and recreated and is pooled for the next test that wants an empty database. Only what cannot be
+    reset is dropped before the end.
     """
 
     def __init__(self, admin) -> None:
         self.admin = admin
         self.token = uuid.uuid4().hex[:8]
+        self.serial = itertools.count()
         self.names: list[str] = []
         self.free_catalogs: list[str] = []
+        self.free_empty: list[str] = []
 
     def url(self, name: str) -> str:
         return make_url(db.parse_url(PG_URL)).set(database=name).render_as_string(hide_password=False)
 
     def create(self, template: str | None = None) -> str:
-        name = f"tol_test_{self.token}_{len(self.names)}"
+        name = f"tol_test_{self.token}_{next(self.serial)}"
         clause = f" TEMPLATE {template}" if template else ""
         with self.admin.connect() as connection:
             connection.execute(text(f"CREATE DATABASE {name}{clause}"))
+            # A test database need not survive a crash of the server: commits do not wait for the WAL flush.
+            connection.execute(text(f"ALTER DATABASE {name} SET synchronous_commit = off"))
         self.names.append(name)
         return self.url(name)
+
+    def acquire_empty(self) -> str:
+        """An empty database: a recycled one if any is free, else a new one."""
+        if self.free_empty:
+            return self.url(self.free_empty.pop())
+        return self.create()
 
     def acquire_catalog(self, template: str) -> str:
         """A database at head with empty tables: a recycled one if any is free, else a copy of `template`."""
@@ -77,12 +98,17 @@ class PgDatabases:
             return self.url(self.free_catalogs.pop())
         return self.create(template=template)
 
-    def release_catalog(self, url: str, template: PgTemplate) -> None:
-        """Empty the catalog at `url` and keep it for the next test, or drop it if its test changed the schema."""
-        name = make_url(url).database
+    def _disconnect(self, name: str) -> None:
         with self.admin.connect() as connection:
             connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                                     "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
+
+    def release_catalog(self, url: str, template: PgTemplate) -> None:
+        """Empty the catalog at `url` and keep it for the next test, or reset it to an empty database if its test
+        changed the schema."""
+        name = make_url(url).database
+        assert name is not None
+        self._disconnect(name)
         engine = create_engine(db.parse_url(url), poolclass=NullPool)
         try:
             with engine.begin() as connection:
@@ -94,16 +120,40 @@ class PgDatabases:
                 connection.execute(text(f"TRUNCATE {listed} RESTART IDENTITY CASCADE"))
         except Exception:
             engine.dispose()
-            self.drop(name)
+            self.release_empty(url)
             return
         engine.dispose()
         self.free_catalogs.append(name)
 
+    def release_empty(self, url: str) -> None:
+        """Return the database at `url` to an empty one (a fresh public schema) and keep it for the next test; drop
+        it if it holds anything a fresh schema would not remove."""
+        name = make_url(url).database
+        assert name is not None
+        self._disconnect(name)
+        engine = create_engine(db.parse_url(url), poolclass=NullPool)
+        try:
+            with engine.begin() as connection:
+                others = connection.execute(text(
+                    "SELECT count(*) FROM pg_namespace WHERE nspname <> 'public' AND nspname NOT LIKE 'pg\\_%' "
+                    "AND nspname <> 'information_schema'")).scalar_one()
+                extensions = connection.execute(text(
+                    "SELECT count(*) FROM pg_extension WHERE extname <> 'plpgsql'")).scalar_one()
+                if others or extensions:
+                    raise LookupError("the test made a schema or extension of its own")
+                connection.execute(text("DROP SCHEMA public CASCADE"))
+                connection.execute(text("CREATE SCHEMA public"))
+        except Exception:
+            engine.dispose()
+            self.drop(name)
+            return
+        engine.dispose()
+        self.free_empty.append(name)
+
     def drop(self, name: str) -> None:
         with self.admin.connect() as connection:
             connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        if name in self.free_catalogs:
-            self.free_catalogs.remove(name)
+        self.names.remove(name)
 
     def drop_all(self) -> None:
         with self.admin.connect() as connection:
@@ -162,9 +212,11 @@ def pg_template(pg_catalog_template: PgTemplate) -> str:
 
 
 @pytest.fixture
-def empty_pg_url(pg_databases: PgDatabases) -> str:
-    """URL of a new, empty PostgreSQL database."""
-    return pg_databases.create()
+def empty_pg_url(pg_databases: PgDatabases) -> Iterator[str]:
+    """URL of an empty PostgreSQL database (new, or recycled with a fresh public schema)."""
+    url = pg_databases.acquire_empty()
+    yield url
+    pg_databases.release_empty(url)
 
 
 @pytest.fixture
@@ -181,23 +233,36 @@ def empty_url(request, tmp_path: Path) -> str:
     return request.getfixturevalue("empty_pg_url")
 
 
-_sqlite_template: dict[str, bytes] = {}
+@pytest.fixture(scope="session")
+def sqlite_catalog_template(tmp_path_factory) -> Path:
+    """A SQLite file migrated to head, copied for every per-test catalog."""
+    path = tmp_path_factory.mktemp("templates") / "head.sqlite"
+    engine = db.make_engine(f"sqlite:///{path}")
+    schema.upgrade(engine)
+    _seal_sqlite(engine, path)
+    return path
+
+
+def _seal_sqlite(engine, path: Path) -> None:
+    """Close a SQLite catalog and move everything of it into its main file, so that copying that file copies the
+    catalog."""
+    engine.dispose()
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _sqlite_copy(template: Path, tmp_path: Path) -> str:
+    """URL of a copy of the SQLite file `template` in the test's own folder."""
+    path = tmp_path / "catalog.sqlite"
+    shutil.copyfile(template, path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def catalog_url(request, tmp_path: Path) -> Iterator[str]:
     """A catalog at head, once on SQLite and once on PostgreSQL."""
     if request.param == "sqlite":
-        path = tmp_path / "catalog.sqlite"
-        if "head" not in _sqlite_template:
-            build = tmp_path / "template.sqlite"
-            engine = db.make_engine(f"sqlite:///{build}")
-            schema.upgrade(engine)
-            engine.dispose()
-            _sqlite_template["head"] = build.read_bytes()
-            build.unlink()
-        path.write_bytes(_sqlite_template["head"])
-        yield f"sqlite:///{path}"
+        yield _sqlite_copy(request.getfixturevalue("sqlite_catalog_template"), tmp_path)
         return
     databases: PgDatabases = request.getfixturevalue("pg_databases")
     template: PgTemplate = request.getfixturevalue("pg_catalog_template")
@@ -234,10 +299,74 @@ def sample_collection(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture
-def pg_catalog(pg_databases, pg_template, engine_of, sample_collection: Path):
-    """A PostgreSQL catalog of the sample collection, ingested, named and split (for real-process tests)."""
-    url = pg_databases.create(template=pg_template)
-    engine = engine_of(url)
+@pytest.fixture(scope="session")
+def sqlite_prepared_template(sqlite_catalog_template: Path, sample_collection: Path, tmp_path_factory) -> Path:
+    """A SQLite catalog of the sample collection, prepared once (see prepared_catalog), copied per test."""
+    path = tmp_path_factory.mktemp("templates") / "prepared.sqlite"
+    shutil.copyfile(sqlite_catalog_template, path)
+    engine = db.make_engine(f"sqlite:///{path}")
     prepared_catalog(engine, sample_collection)
-    return url, engine
+    _seal_sqlite(engine, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_prepared_template(pg_databases: PgDatabases, pg_catalog_template: PgTemplate, sample_collection: Path) -> str:
+    """Name of a PostgreSQL catalog of the sample collection, prepared once (see prepared_catalog), the template
+    of every per-test prepared catalog."""
+    url = pg_databases.create(template=pg_catalog_template.name)
+    engine = db.make_engine(url)
+    prepared_catalog(engine, sample_collection)
+    engine.dispose()
+    name = make_url(url).database
+    assert name is not None
+    pg_databases._disconnect(name)
+    return name
+
+
+def _pg_prepared(request) -> Iterator[str]:
+    databases: PgDatabases = request.getfixturevalue("pg_databases")
+    url = databases.create(template=request.getfixturevalue("pg_prepared_template"))
+    yield url
+    databases.release_catalog(url, request.getfixturevalue("pg_catalog_template"))
+
+
+@pytest.fixture
+def prepared_sqlite_url(sqlite_prepared_template: Path, tmp_path: Path) -> str:
+    """URL of a SQLite catalog of the sample collection, ingested, named, with the rare-species exclusions loaded
+    and the split `main` created (a copy of one prepared per session)."""
+    return _sqlite_copy(sqlite_prepared_template, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def prepared_url(request, tmp_path: Path) -> Iterator[str]:
+    """A prepared catalog of the sample collection (see prepared_sqlite_url), once on SQLite and once on
+    PostgreSQL."""
+    if request.param == "sqlite":
+        yield _sqlite_copy(request.getfixturevalue("sqlite_prepared_template"), tmp_path)
+        return
+    yield from _pg_prepared(request)
+
+
+@pytest.fixture
+def pg_catalog(request, engine_of):
+    """A PostgreSQL prepared catalog of the sample collection (for real-process tests): its URL and an engine."""
+    urls = _pg_prepared(request)
+    url = next(urls)
+    yield url, engine_of(url)
+    next(urls, None)
+
+
+@pytest.fixture(scope="session")
+def demo_300(tmp_path_factory) -> Path:
+    """The folder of one `tol -q demo --images 300` per session (catalog, shards, catalog CSVs), run with no TOL_*
+    setting. Tests read it; the only thing one may do to it is rerun the demo, which must change nothing."""
+    import subprocess
+    import sys
+
+    base = tmp_path_factory.mktemp("demo")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("TOL_")}
+    done = subprocess.run([str(Path(sys.executable).parent / "tol"), "-q", "demo", str(base / "demo"), "--images",
+                           "300"], env=environment, capture_output=True, text=True, cwd=base)
+    assert done.returncode == 0, done.stderr
+    return base / "demo"

@@ -106,21 +106,19 @@ def test_stage_command_refuses_catalog_behind_head(tmp_path: Path):
         f"{schema.head_revision()}: run `tol --database-url {where} db upgrade`"
 
 
-def test_demo_runs_the_whole_pipeline_and_reruns_as_a_no_op(tmp_path: Path):
+def test_demo_runs_the_whole_pipeline_and_reruns_as_a_no_op(demo_300: Path, tmp_path: Path):
     import csv
 
     import webdataset
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOL_")}
-    first = tol("demo", str(tmp_path / "d"), "--images", "300", cwd=tmp_path, env=env)
-    assert first.returncode == 0, first.stderr
     for split in ("train", "val", "train_small"):
-        folder = tmp_path / "d" / "shards" / f"main-{split}"
+        folder = demo_300 / "shards" / f"main-{split}"
         keys = [s["__key__"] for tar in sorted(folder.glob("shard-*.tar"))
                 for s in webdataset.WebDataset(str(tar), shardshuffle=False, empty_check=False)]
-        with open(tmp_path / "d" / "shards" / f"catalog-main-{split}.csv", encoding="utf-8") as handle:
+        with open(demo_300 / "shards" / f"catalog-main-{split}.csv", encoding="utf-8") as handle:
             rows = [row["treeoflife_id"] for row in csv.DictReader(handle)]
         assert keys == rows and len(keys) > 0
-    again = tol("demo", str(tmp_path / "d"), cwd=tmp_path, env=env)
+    again = tol("demo", str(demo_300), cwd=tmp_path, env=env)
     assert again.returncode == 0, again.stderr
     assert "already done" in again.stdout and "wrote 0 shards" in again.stdout

@@ -101,18 +101,12 @@ def _shell(line: str, folder: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def prepared_folder(sample_collection: Path, tmp_path_factory) -> Path:
+def prepared_folder(sample_collection: Path, sqlite_prepared_template: Path, tmp_path_factory) -> Path:
     """A folder with a prepared catalog and the plans main-train and main-val planned (by the examples of
     `tol shards plan`) and written."""
-    from etl import db, schema
-    from tests.helpers import prepared_catalog
-
     folder = tmp_path_factory.mktemp("examples") / "base"
     _link_collection(sample_collection, folder)
-    engine = db.make_engine(f"sqlite:///{folder / 'catalog.sqlite'}")
-    schema.upgrade(engine)
-    prepared_catalog(engine, sample_collection)
-    engine.dispose()
+    shutil.copyfile(sqlite_prepared_template, folder / "catalog.sqlite")
     plan_lines = [line for line in BLOCKS["shards plan"] + BLOCKS["shards"] if line.startswith("tol shards plan")]
     for line in [*plan_lines, "tol -q shards write main-train --workers 2", "tol -q shards write main-val"]:
         result = _shell(line, folder)

@@ -15,7 +15,7 @@ from etl.errors import ExitCode, TolError
 from etl.plan import plan_names
 from etl.write import launch
 from etl.write.worker import run_worker
-from tests.helpers import TOL, make_plan, prepared_catalog, tol_env, write_options
+from tests.helpers import TOL, make_plan, tol_env, write_options
 
 
 def tol(*args: str, env: dict, cwd: Path) -> subprocess.CompletedProcess:
@@ -133,11 +133,9 @@ def test_internal_error_keeps_its_traceback_and_says_it_is_a_bug(monkeypatch, ca
 
 
 @pytest.fixture
-def prepared(catalog_url, engine_of, sample_collection: Path):
+def prepared(prepared_url, engine_of):
     """A catalog at head (SQLite and PostgreSQL) with the sample collection ingested, named and split `main`."""
-    engine = engine_of(catalog_url)
-    prepared_catalog(engine, sample_collection)
-    return catalog_url, engine
+    return prepared_url, engine_of(prepared_url)
 
 
 def test_plans_may_not_share_an_output_folder(prepared, tmp_path: Path):

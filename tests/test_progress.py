@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from etl import db, schema
-from tests.helpers import TOL, make_plan, prepared_catalog, tol_env
+from etl import db
+from tests.helpers import TOL, make_plan, tol_env
 
 # count/total unit (percent), rate unit/s, elapsed, ETA
 PLAIN_LINE = re.compile(r"^(?P<stage>\w+ \S+): (?P<done>\d+)/(?P<total>\d+) (?P<unit>\w+) \(\d+ %\), "
@@ -18,12 +18,10 @@ PLAIN_LINE = re.compile(r"^(?P<stage>\w+ \S+): (?P<done>\d+)/(?P<total>\d+) (?P<
 
 
 @pytest.fixture
-def small_plan(tmp_path: Path, sample_collection: Path) -> str:
+def small_plan(tmp_path: Path, prepared_sqlite_url: str) -> str:
     """A SQLite catalog of the sample collection with plan p-val (a few shards of 10) planned, not written."""
-    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    url = prepared_sqlite_url
     engine = db.make_engine(url)
-    schema.upgrade(engine)
-    prepared_catalog(engine, sample_collection)
     make_plan(engine, tmp_path / "out" / "p-val", name="p-val", split="val", per_shard=10)
     engine.dispose()
     return url
@@ -63,12 +61,9 @@ def test_quiet_prints_no_progress(small_plan: str, tmp_path: Path):
         assert result.stderr == "", result.stderr
 
 
-def test_load_resolve_and_plan_print_progress_lines(sample_collection: Path, tmp_path: Path):
-    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
-    engine = db.make_engine(url)
-    schema.upgrade(engine)
-    prepared_catalog(engine, sample_collection)
-    engine.dispose()
+def test_load_resolve_and_plan_print_progress_lines(sample_collection: Path, prepared_sqlite_url: str,
+                                                    tmp_path: Path):
+    url = prepared_sqlite_url
     config = ["--config", str(sample_collection / "tol.toml"), "--database-url", url]
     loaded = _tol(url, tmp_path, *config, "taxa", "load")
     assert loaded.returncode == 0, loaded.stderr

@@ -9,10 +9,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from etl import schema, taxonomy
+from etl import taxonomy
 from etl.cli import cli
 from etl.errors import TolError
-from tests.helpers import ingest_and_name
 
 
 def _load_scraped(engine, path: Path, percent: int = 5):
@@ -59,11 +58,10 @@ def test_a_file_fails_whole_for_header_or_encoding(catalog_url, engine_of, tmp_p
         _load_scraped(engine_of(catalog_url), path)
 
 
-def test_sample_messes_load_with_rejects_and_pass_strict(sample_collection: Path, tmp_path: Path, engine_of):
-    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
+def test_sample_messes_load_with_rejects_and_pass_strict(sample_collection: Path, prepared_sqlite_url: str,
+                                                         engine_of):
+    url = prepared_sqlite_url  # ingested and named once already
     engine = engine_of(url)
-    schema.upgrade(engine)
-    ingest_and_name(engine, sample_collection)
     load = CliRunner().invoke(cli, ["--config", str(sample_collection / "tol.toml"), "--database-url", url,
                                     "taxa", "load"])
     assert load.exit_code == 0, load.output

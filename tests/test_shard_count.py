@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from etl.plan import DEFAULT_SAMPLES_PER_SHARD, few_shards_warning, get_plan, shard_size
-from tests.helpers import TOL, prepared_catalog, tol_env
+from tests.helpers import TOL, tol_env
 
 SAMPLE = 50_000  # bytes of one sample, as the planner estimates it
 
@@ -55,19 +55,18 @@ def plan(tmp_path: Path, url: str, name: str, *options: str) -> subprocess.Compl
                           env=tol_env(url, tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=300)
 
 
-def test_min_shards_through_the_cli(catalog_url, engine_of, sample_collection: Path, tmp_path: Path):
-    engine = engine_of(catalog_url)
-    prepared_catalog(engine, sample_collection)
+def test_min_shards_through_the_cli(prepared_url, engine_of, tmp_path: Path):
+    engine = engine_of(prepared_url)
 
-    fitted = plan(tmp_path, catalog_url, "fitted", "--min-shards", "8")
+    fitted = plan(tmp_path, prepared_url, "fitted", "--min-shards", "8")
     assert fitted.returncode == 0 and fitted.stderr == "", fitted.stderr
-    explicit = plan(tmp_path, catalog_url, "explicit", "--min-shards", "8", "--samples-per-shard", "100000")
+    explicit = plan(tmp_path, prepared_url, "explicit", "--min-shards", "8", "--samples-per-shard", "100000")
     assert explicit.returncode == 0
     assert explicit.stderr.count("\n") == 1 and "warning: plan explicit has 1 shards, fewer than --min-shards 8" \
         in explicit.stderr
-    again = plan(tmp_path, catalog_url, "explicit", "--min-shards", "8", "--samples-per-shard", "100000")
+    again = plan(tmp_path, prepared_url, "explicit", "--min-shards", "8", "--samples-per-shard", "100000")
     assert "unchanged" in again.stdout and "warning" in again.stderr  # an existing plan is still warned about
-    refused = plan(tmp_path, catalog_url, "refused", "--min-shards", "0")
+    refused = plan(tmp_path, prepared_url, "refused", "--min-shards", "0")
     assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
         "Error: --min-shards must be at least 1, not 0"]
 

@@ -33,10 +33,8 @@ def shard_hashes(out: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def prepared(catalog_url, engine_of, sample_collection: Path):
-    engine = engine_of(catalog_url)
-    prepared_catalog(engine, sample_collection)
-    return catalog_url, engine
+def prepared(prepared_url, engine_of):
+    return prepared_url, engine_of(prepared_url)
 
 
 def test_plan_is_deterministic_and_leaves_out_excluded_and_unnamed(prepared, tmp_path: Path):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from tests.helpers import TOL, make_plan, prepared_catalog, tol_env
+from tests.helpers import TOL, make_plan, tol_env
 
 
 def _finish(engine, plan_id: int, where: str) -> None:
@@ -27,12 +27,10 @@ def _status(url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess
                           text=True, timeout=120)
 
 
-def test_watch_shows_claims_stale_leases_failures_rate_and_ends(catalog_url, engine_of, sample_collection,
-                                                                tmp_path: Path):
+def test_watch_shows_claims_stale_leases_failures_rate_and_ends(prepared_url, engine_of, tmp_path: Path):
     from etl.write.queue import ShardQueue
 
-    engine = engine_of(catalog_url)
-    prepared_catalog(engine, sample_collection)
+    engine = engine_of(prepared_url)
     plan = make_plan(engine, tmp_path / "out", per_shard=100)
     assert plan.n_shards >= 6
     queue = ShardQueue(engine)
@@ -45,7 +43,7 @@ def test_watch_shows_claims_stale_leases_failures_rate_and_ends(catalog_url, eng
     stale = queue.claim(plan.id, "w-d", -100, 3)  # its lease ran out: a worker that stopped renewing
     assert stale is not None and stale.shard_index == 3
 
-    frame = _status(catalog_url, tmp_path, "--once")
+    frame = _status(prepared_url, tmp_path, "--once")
     assert frame.returncode == 0, frame.stderr
     out = frame.stdout
     assert f"1/{plan.n_shards} shards done, 2 claimed, {plan.n_shards - 4} pending, 1 failed" in out, out
@@ -58,7 +56,7 @@ def test_watch_shows_claims_stale_leases_failures_rate_and_ends(catalog_url, eng
 
     # Unfinished: --watch keeps redrawing until Ctrl-C, which exits 130.
     watching = subprocess.Popen([TOL, "status", "p-train", "--watch", "--interval", "0.2"],
-                                env=tol_env(catalog_url, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=tol_env(prepared_url, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
     assert watching.stdout is not None
     frames = 0
@@ -73,11 +71,11 @@ def test_watch_shows_claims_stale_leases_failures_rate_and_ends(catalog_url, eng
 
     # Finished but for the failed shard: --watch stops at once, exit 3; all done: exit 0.
     _finish(engine, plan.id, "state IN ('pending', 'claimed')")
-    ended = _status(catalog_url, tmp_path, "--watch", "--interval", "0.2")
+    ended = _status(prepared_url, tmp_path, "--watch", "--interval", "0.2")
     assert ended.returncode == 3 and ended.stdout.count("p-train at ") == 1, ended.stdout + ended.stderr
     assert "tol shards retry p-train" in ended.stderr
     _finish(engine, plan.id, "state = 'failed'")
-    done = _status(catalog_url, tmp_path, "--watch", "--interval", "0.2")
+    done = _status(prepared_url, tmp_path, "--watch", "--interval", "0.2")
     assert done.returncode == 0, done.stderr
     assert f"{plan.n_shards}/{plan.n_shards} shards done" in done.stdout
 

@@ -116,20 +116,16 @@ def test_reload_replaces_rows(catalog_url, engine_of, sample_collection: Path):
         assert connection.execute(text("SELECT COUNT(*) FROM ref_itis_chains")).scalar_one() == first["itis_chains"]
 
 
-def test_taxa_check_cli(sample_collection: Path, tmp_path: Path, engine_of):
-    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
-    engine = engine_of(url)
-    schema.upgrade(engine)
-    ingest_and_name(engine, sample_collection)
+def test_taxa_check_cli(prepared_sqlite_url: str):
+    url = prepared_sqlite_url
     result = CliRunner().invoke(cli, ["--database-url", url, "taxa", "check"])
     assert result.exit_code == 0, result.output
     assert "== Kingdoms" in result.output and "== Naming depth" in result.output
     assert "Placeholders" in result.output and ": 0" in result.output.split("Placeholders")[1].splitlines()[0]
 
 
-def test_resolving_again_changes_nothing(catalog_url, engine_of, sample_collection: Path):
-    engine = engine_of(catalog_url)
-    ingest_and_name(engine, sample_collection)
+def test_resolving_again_changes_nothing(prepared_url, engine_of):
+    engine = engine_of(prepared_url)  # ingested and named once already
 
     def snapshot():
         with engine.connect() as connection:
