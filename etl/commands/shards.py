@@ -2,13 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import click
 
 from etl.commands.state import State, TolGroup, pass_state
 from etl.errors import ExitCode, TolError, WorkLeftError
+
+if TYPE_CHECKING:
+    from etl.write.launch import WriteOptions
+
+
+def worker_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options of every command that runs write workers: --workers, --lease, --max-attempts, --grace."""
+    for option in reversed([
+        click.option("--workers", type=int, help="Local worker processes (setting `workers`); 1 under MPI."),
+        click.option("--lease", default=120.0, show_default=True, help="Seconds a claim lasts unless renewed."),
+        click.option("--max-attempts", default=3, show_default=True,
+                     help="Attempts before a shard is marked failed."),
+        click.option("--grace", default=60.0, show_default=True,
+                     help="Seconds to finish the shard in hand after SIGTERM before releasing it."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _run_workers(state: State, options: WriteOptions, workers: int | None) -> None:
+    """Run the write workers, print the report (rank 0 under MPI) and exit 3 unless every shard is done."""
+    from etl.write.launch import write_plan
+
+    report = write_plan(options, workers or state.config().get_value("workers"), progress=not state.quiet)
+    if report is not None:  # MPI ranks other than 0 leave the report to rank 0
+        for line in report.lines():
+            click.echo(line)
+        report.check_complete()
 
 
 @click.group("shards", cls=TolGroup)
@@ -83,11 +112,7 @@ def shards_plan(state: State, plan: str, split_name: str, split: str, size: str,
 
 @shards_group.command("write")
 @click.argument("plan")
-@click.option("--workers", type=int, help="Local worker processes (setting `workers`); 1 under MPI.")
-@click.option("--lease", default=120.0, show_default=True, help="Seconds a claim lasts unless renewed.")
-@click.option("--max-attempts", default=3, show_default=True, help="Attempts before a shard is marked failed.")
-@click.option("--grace", default=60.0, show_default=True,
-              help="Seconds to finish the shard in hand after SIGTERM before releasing it.")
+@worker_options
 @pass_state
 def shards_write(state: State, plan: str, workers: int | None, lease: float, max_attempts: int,
                  grace: float) -> None:
@@ -100,25 +125,17 @@ def shards_write(state: State, plan: str, workers: int | None, lease: float, max
       tol shards write main-train --workers 8
       srun --mpi=pmi2 -n 64 tol shards write main-train
     """
-    from etl.write.launch import WriteOptions, write_plan
+    from etl.write.launch import WriteOptions
 
     state.engine()  # refuses a catalog that is not at head
     options = WriteOptions.from_settings(state.config(), plan, lease_seconds=lease, max_attempts=max_attempts,
                                          grace_seconds=grace)
-    report = write_plan(options, workers or state.config().get_value("workers"), progress=not state.quiet)
-    if report is not None:  # MPI ranks other than 0 leave the report to rank 0
-        for line in report.lines():
-            click.echo(line)
-        report.check_complete()
+    _run_workers(state, options, workers)
 
 
 @shards_group.command("repair")
 @click.argument("plan")
-@click.option("--workers", type=int, help="Local worker processes (setting `workers`); 1 under MPI.")
-@click.option("--lease", default=120.0, show_default=True, help="Seconds a claim lasts unless renewed.")
-@click.option("--max-attempts", default=3, show_default=True, help="Attempts before a shard is marked failed.")
-@click.option("--grace", default=60.0, show_default=True,
-              help="Seconds to finish the shard in hand after SIGTERM before releasing it.")
+@worker_options
 @pass_state
 def shards_repair(state: State, plan: str, workers: int | None, lease: float, max_attempts: int,
                   grace: float) -> None:
@@ -132,7 +149,7 @@ def shards_repair(state: State, plan: str, workers: int | None, lease: float, ma
     Example:
       tol shards repair main-train --workers 8
     """
-    from etl.write.launch import WriteOptions, reopen_for_repair, write_plan
+    from etl.write.launch import WriteOptions, reopen_for_repair
     from etl.write.queue import plural
 
     state.engine()  # refuses a catalog that is not at head
@@ -140,11 +157,7 @@ def shards_repair(state: State, plan: str, workers: int | None, lease: float, ma
                                          grace_seconds=grace)
     count = reopen_for_repair(options)
     click.echo(f"{plan}: {plural(count, 'done shard')} with passing image errors set back to pending")
-    report = write_plan(options, workers or state.config().get_value("workers"), progress=not state.quiet)
-    if report is not None:
-        for line in report.lines():
-            click.echo(line)
-        report.check_complete()
+    _run_workers(state, options, workers)
 
 
 @shards_group.command("retry")
