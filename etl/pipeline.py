@@ -51,6 +51,28 @@ def _provenance_changed(engine, paths: dict[str, Path | None]) -> bool:
                for path in paths.values())
 
 
+def names_and_licenses(engine: Engine, settings: Config, *, ingested: bool, echo: Callable[[str], None],
+                       quiet: bool) -> None:
+    """The stages between ingest and plans that `tol run` and `tol reproduce` share: load the reference files
+    and name every image, then load the licenses, each only when its files changed or images were ingested."""
+    paths = {r.setting: settings.path(r.setting) for r in taxonomy.RESOURCES}
+    if _references_changed(engine, paths) or ingested:
+        for result in taxonomy.load(engine, paths, settings.get_value("reference_reject_percent"),
+                                    progress=not quiet):
+            echo(f"taxa load {result.name}: {result.status if result.status != 'loaded' else f'{result.rows:,} rows'}")
+        resolved = taxonomy.resolve(engine, progress=not quiet)
+        echo(f"taxa resolve: {resolved.taxa} taxa, {resolved.named_images:,} images named, "
+             f"{resolved.unnamed_images:,} not")
+    else:
+        echo("taxa: references unchanged, names already resolved")
+    provenance_paths = {setting.name: settings.path(setting.name) for setting in provenance_settings()}
+    if _provenance_changed(engine, provenance_paths) or ingested:
+        for loaded in provenance.load(engine, provenance_paths, progress=not quiet):
+            echo(loaded.lines()[-1])
+    else:
+        echo("licenses: files unchanged, already loaded")
+
+
 def share_problem(option: str, value: float) -> str | None:
     """Why `value` cannot be the split share `option` (None if it can): a share must leave both parts
     non-empty, so it lies strictly between 0 and 100."""
@@ -117,22 +139,7 @@ def run(settings: Config, engine: Engine, *, split_name: str, seed: int, val_per
         ingested_any = True
         for line in summary.lines()[:1]:
             echo(f"ingest {line}")
-    paths = {r.setting: settings.path(r.setting) for r in taxonomy.RESOURCES}
-    if _references_changed(engine, paths) or ingested_any:
-        for result in taxonomy.load(engine, paths, settings.get_value("reference_reject_percent"),
-                                    progress=not quiet):
-            echo(f"taxa load {result.name}: {result.status if result.status != 'loaded' else f'{result.rows:,} rows'}")
-        resolved = taxonomy.resolve(engine, progress=not quiet)
-        echo(f"taxa resolve: {resolved.taxa} taxa, {resolved.named_images:,} images named, "
-             f"{resolved.unnamed_images:,} not")
-    else:
-        echo("taxa: references unchanged, names already resolved")
-    provenance_paths = {setting.name: settings.path(setting.name) for setting in provenance_settings()}
-    if _provenance_changed(engine, provenance_paths) or ingested_any:
-        for loaded in provenance.load(engine, provenance_paths, progress=not quiet):
-            echo(loaded.lines()[-1])
-    else:
-        echo("licenses: files unchanged, already loaded")
+    names_and_licenses(engine, settings, ingested=ingested_any, echo=echo, quiet=quiet)
     seen, unseen = settings.path("rare_seen"), settings.path("rare_unseen")
     if seen and unseen:
         rare = exclusions.load_rare_species(engine, seen, unseen, settings.get_value("reference_reject_percent"))

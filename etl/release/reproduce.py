@@ -22,10 +22,10 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from etl import catalog, compare, schema, sources, taxonomy
+from etl import catalog, compare, schema, sources
 from etl.config import Config
 from etl.errors import TolError
-from etl.pipeline import _already_ingested, _references_changed
+from etl.pipeline import _already_ingested, names_and_licenses
 from etl.plan import DEFAULT_MIN_SHARDS, SPLITS, PlanOptions, create_plan, parse_size
 from etl.release import idmap, importer
 
@@ -134,12 +134,7 @@ def reproduce(settings: Config, engine: Engine, folder: Path, *, name: str = "re
                                  progress=not quiet, echo=echo)
         ingested = True
         echo(f"ingest {summary.lines()[0]}")
-    paths = {r.setting: settings.path(r.setting) for r in taxonomy.RESOURCES}
-    if ingested or _references_changed(engine, paths):
-        taxonomy.load(engine, paths, settings.get_value("reference_reject_percent"), progress=not quiet)
-        resolved = taxonomy.resolve(engine, progress=not quiet)
-        echo(f"taxa resolve: {resolved.taxa} taxa, {resolved.named_images:,} images named, "
-             f"{resolved.unnamed_images:,} not")
+    names_and_licenses(engine, settings, ingested=ingested, echo=echo, quiet=quiet)
     out_base = Path(settings.get_value("output_dir")).resolve()
     report = ReproduceReport(name)
     for split in SPLITS:
