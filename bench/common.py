@@ -64,6 +64,33 @@ def fresh_catalog(backend: str, workdir: Path) -> Iterator[str]:
         admin.dispose()
 
 
+@contextmanager
+def kept_catalog(backend: str, keep: Path) -> Iterator[str]:
+    """A catalog at head on `backend` that outlives the run: made on first use, found again on the next run
+    with the same `keep` folder (its URL is in `keep/<backend>.url`), so later runs can time one stage again
+    on the same data. Removing it is the user's: delete the folder (and, on PostgreSQL, the database named in
+    the URL file)."""
+    keep.mkdir(parents=True, exist_ok=True)
+    url_file = keep / f"{backend}.url"
+    if url_file.exists():
+        yield url_file.read_text().strip()
+        return
+    if backend == "sqlite":
+        url = f"sqlite:///{keep.resolve() / 'catalog.sqlite'}"
+    else:
+        name = f"tol_bench_keep_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(db.parse_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f"CREATE DATABASE {name}"))
+        admin.dispose()
+        url = db.parse_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    engine = db.make_engine(url)
+    schema.upgrade(engine)
+    engine.dispose()
+    url_file.write_text(url + "\n")
+    yield url
+
+
 def machine() -> str:
     """One line naming the machine the figures come from: CPU model, cores and RAM."""
     model, ram = "unknown CPU", "? GB"

@@ -10,6 +10,7 @@ slowest claim is reported), catalog export to Parquet, and `tol status`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -21,8 +22,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import fresh_catalog, peak_rss_mb
+from common import fresh_catalog, kept_catalog, machine, peak_rss_mb
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 from etl import db
 
@@ -36,6 +38,7 @@ def database_size(url: str) -> int:
     try:
         if engine.dialect.name == "sqlite":
             path = db.sqlite_file(db.parse_url(url))
+            assert path is not None, url
             return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
         with engine.connect() as connection:
             return connection.execute(text("SELECT pg_database_size(current_database())")).scalar_one()
@@ -55,6 +58,19 @@ def server_settings(url: str) -> str:
                              for name in SERVER_SETTINGS)
     finally:
         engine.dispose()
+
+
+def _drop_plans(engine: Engine) -> None:
+    """Remove the bench's plans (left by an earlier run on a kept catalog), so the plans stage times them again."""
+    with engine.begin() as connection:
+        plans = "SELECT id FROM shard_plans WHERE name LIKE 'scale-%'"
+        for table in ("image_errors", "shard_members"):
+            connection.execute(text(
+                f"DELETE FROM {table} WHERE shard_id IN (SELECT id FROM shards WHERE plan_id IN ({plans}))"))
+        for statement in (f"DELETE FROM shards WHERE plan_id IN ({plans})",
+                          f"DELETE FROM plan_license_filters WHERE plan_id IN ({plans})",
+                          "DELETE FROM shard_plans WHERE name LIKE 'scale-%'"):
+            connection.execute(text(statement))
 
 
 def run_stage(stage: str, url: str, images: int, taxa: int, dh_rows: int, workdir: str) -> dict:
@@ -95,6 +111,8 @@ def run_stage(stage: str, url: str, images: int, taxa: int, dh_rows: int, workdi
         rows = report.excluded_images
         extra = {"excluded": report.excluded_images}
     elif stage == "plans":
+        _drop_plans(engine)
+        started, cpu = time.perf_counter(), time.process_time()
         for split in ("train", "val", "train_small"):
             plan, _ = create_plan(engine, f"scale-{split}", PlanOptions(
                 split_name="scale", split=split, samples_per_shard=10_000, out_dir=str(Path(workdir) / split)))
@@ -138,6 +156,8 @@ def main() -> None:
     parser.add_argument("--stages", default=",".join(STAGES),
                         help="Comma-separated stages to run, in order (each needs the ones before it).")
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--keep", type=Path, help="Keep the catalogs in this folder and reuse them on the next run "
+                        "with the same folder (then give --stages the stages to time again).")
     parser.add_argument("--stage", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stage:
@@ -149,10 +169,15 @@ def main() -> None:
     if unknown:
         parser.error(f"--stages: unknown stage {unknown[0]!r}; choose from {', '.join(STAGES)}")
     print(f"scale benchmark: {args.images:,} images, {args.taxa:,} naming keys, DH of {args.dh_rows:,} rows, "
-          f"{os.cpu_count()} CPUs, load average {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
+          f"load average {', '.join(f'{v:.1f}' for v in os.getloadavg())}\nmachine: {machine()}")
     for backend in args.backends.split(","):
-        with tempfile.TemporaryDirectory(dir=os.environ.get("TOL_BENCH_DIR")) as workdir, \
-                fresh_catalog(backend, Path(workdir)) as url:
+        with contextlib.ExitStack() as stack:
+            if args.keep:
+                workdir = str(args.keep.resolve())
+                url = stack.enter_context(kept_catalog(backend, args.keep))
+            else:
+                workdir = stack.enter_context(tempfile.TemporaryDirectory(dir=os.environ.get("TOL_BENCH_DIR")))
+                url = stack.enter_context(fresh_catalog(backend, Path(workdir)))
             print(f"\n{backend}:")
             if backend == "postgresql":
                 print("  server settings: " + server_settings(url))
