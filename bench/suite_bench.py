@@ -70,6 +70,14 @@ def load_average() -> str:
         return "?"
 
 
+def collected(tree: Path, pytest_args: list[str]) -> set[str]:
+    """The test ids pytest collects in `tree` for `pytest_args` (the whole suite when empty)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    out = subprocess.run([str(tree / ".venv" / "bin" / "python"), "-m", "pytest", "--collect-only", "-q",
+                          "-p", "no:cacheprovider", *pytest_args], cwd=tree, env=env, capture_output=True, text=True)
+    return {line.strip() for line in out.stdout.splitlines() if "::" in line and not line.startswith(" ")}
+
+
 def run_suite(label: str, round_no: int, tree: Path, pytest_args: list[str], log: Path) -> Run:
     """Run pytest once in `tree`; its output goes to `log`."""
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
@@ -99,6 +107,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="runs of each commit, interleaved (default: 1)")
     parser.add_argument("--workdir", type=Path, help="keep the worktrees and logs here and reuse them "
                         "(default: a temporary directory, removed afterwards)")
+    parser.add_argument("--common", action="store_true", help="run only the tests both commits have (the same "
+                        "test ids), so that a suite grown since the old commit is compared test for test")
     parser.add_argument("pytest_args", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rounds < 1:
@@ -112,6 +122,14 @@ def main() -> None:
     try:
         trees = {"old": checkout(args.old, workdir), "new": checkout(args.new, workdir)}
         selection = " ".join(args.pytest_args) or "the whole suite"
+        if args.common:
+            old_ids, new_ids = (collected(trees[label], args.pytest_args) for label in ("old", "new"))
+            common = sorted(old_ids & new_ids)
+            if not common:
+                raise SystemExit("--common: the two commits have no test id in common")
+            selection = (f"the {len(common):,} tests both commits have ({selection}; old has {len(old_ids):,}, "
+                         f"new {len(new_ids):,})")
+            args.pytest_args = [arg for arg in args.pytest_args if arg.startswith("-")] + common
         print(f"\ntest-suite benchmark: {selection}; old = {args.old} ({git('rev-parse', '--short', args.old)}), "
               f"new = {args.new} ({git('rev-parse', '--short', args.new)}), {args.rounds} interleaved round(s)")
         print(f"machine: {machine()}\n")
