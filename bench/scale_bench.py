@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import subprocess
 import sys
@@ -147,9 +148,46 @@ def run_stage(stage: str, url: str, images: int, taxa: int, dh_rows: int, workdi
     return {"stage": stage, "seconds": seconds, "rss": peak_rss_mb(), "rows": rows, **extra}
 
 
+def fit(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """Least-squares fit of seconds = a × images^b through (images, seconds) points, in log-log; (a, b)."""
+    xs, ys = [math.log(n) for n, _ in points], [math.log(max(t, 1e-3)) for _, t in points]
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    spread = sum((x - mean_x) ** 2 for x in xs)
+    b = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread if spread else 1.0
+    return math.exp(mean_y - b * mean_x), b
+
+
+def print_fit(backend: str, timings: dict[str, list[tuple[int, float]]], target: int, budget: float) -> None:
+    """Each stage's growth exponent and its time extrapolated to `target` images, as a Markdown table; names
+    the first stage (in pipeline order) over `budget` seconds."""
+    sizes = [n for n, _ in next(iter(timings.values()))]
+    print(f"\n{backend}: fit seconds = a × images^b over {', '.join(f'{n:,}' for n in sizes)} images, "
+          f"extrapolated to {target:,}\n")
+    print(f"| stage | {' | '.join(f'{n / 1e6:g}M s' for n in sizes)} | exponent b | images/s at largest | "
+          f"{target / 1e6:g}M (extrapolated) |")
+    print("|---|" + "---|" * (len(sizes) + 3))
+    first_over = None
+    for stage, points in timings.items():
+        if len(points) < 2:
+            continue
+        a, b = fit(points)
+        projected = a * target ** b
+        if projected > budget and first_over is None:
+            first_over = stage
+        largest_n, largest_t = points[-1]
+        print(f"| {stage} | {' | '.join(f'{t:.1f}' for _, t in points)} | {b:.2f} | "
+              f"{largest_n / largest_t:,.0f} | {projected / 60:,.1f} min |")
+    print(f"\nfirst stage over {budget / 3600:g} h at {target:,} images: {first_over or 'none'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--images", type=int, default=10_000_000)
+    parser.add_argument("--images", default="10000000",
+                        help="Images (default 10,000,000); several, comma-separated, run each size on a fresh "
+                        "catalog and fit each stage's growth (see --extrapolate).")
+    parser.add_argument("--extrapolate", type=int, default=200_000_000,
+                        help="With several --images: the catalog size each stage's fit is extrapolated to.")
+    parser.add_argument("--budget", type=float, default=3600.0, help="Seconds a stage may take at --extrapolate.")
     parser.add_argument("--taxa", type=int, default=450_000, help="Distinct naming keys.")
     parser.add_argument("--dh-rows", type=int, default=2_500_000,
                         help="Dynamic Hierarchy rows, most for pages no image shows (the real DH has 2.5M).")
@@ -168,32 +206,52 @@ def main() -> None:
     unknown = [stage for stage in stages if stage not in STAGES]
     if unknown:
         parser.error(f"--stages: unknown stage {unknown[0]!r}; choose from {', '.join(STAGES)}")
-    print(f"scale benchmark: {args.images:,} images, {args.taxa:,} naming keys, DH of {args.dh_rows:,} rows, "
-          f"load average {', '.join(f'{v:.1f}' for v in os.getloadavg())}\nmachine: {machine()}")
+    try:
+        sizes = sorted(int(value.replace("_", "")) for value in args.images.split(","))
+    except ValueError:
+        parser.error(f"--images: whole numbers, comma-separated, not {args.images!r}")
+    if args.keep and len(sizes) > 1:
+        parser.error("--keep takes one --images size")
+    print(f"scale benchmark: {', '.join(f'{n:,}' for n in sizes)} images, {args.taxa:,} naming keys, DH of "
+          f"{args.dh_rows:,} rows, load average {', '.join(f'{v:.1f}' for v in os.getloadavg())}\n"
+          f"machine: {machine()}")
     for backend in args.backends.split(","):
-        with contextlib.ExitStack() as stack:
-            if args.keep:
-                workdir = str(args.keep.resolve())
-                url = stack.enter_context(kept_catalog(backend, args.keep))
-            else:
-                workdir = stack.enter_context(tempfile.TemporaryDirectory(dir=os.environ.get("TOL_BENCH_DIR")))
-                url = stack.enter_context(fresh_catalog(backend, Path(workdir)))
-            print(f"\n{backend}:")
-            if backend == "postgresql":
-                print("  server settings: " + server_settings(url))
-            print(f"  {'stage':<18} {'wall':>9} {'rows/s':>12} {'peak RSS':>9} {'db size':>9}  notes")
-            for stage in stages:
-                out = subprocess.run([sys.executable, __file__, "--taxa", str(args.taxa), "--dh-rows",
-                                      str(args.dh_rows), "--stage", stage, url,
-                                      str(args.images), workdir], capture_output=True, text=True)
-                if out.returncode != 0:
-                    print(f"  {stage:<18} FAILED: {out.stderr.strip().splitlines()[-1]}")
-                    break
-                r = json.loads(out.stdout.strip().splitlines()[-1])
-                notes = {k: v for k, v in r.items() if k not in ("stage", "seconds", "rss", "rows")}
-                rate = r["rows"] / r["seconds"] if r["seconds"] else 0.0
-                print(f"  {stage:<18} {r['seconds']:>7.1f} s {rate:>12,.0f} {r['rss']:>6.0f} MB "
-                      f"{database_size(url) / 1e9:>6.2f} GB  {notes}", flush=True)
+        timings: dict[str, list[tuple[int, float]]] = {}
+        for images in sizes:
+            for stage, seconds in run_size(backend, images, stages, args).items():
+                timings.setdefault(stage, []).append((images, seconds))
+        if len(sizes) > 1:
+            print_fit(backend, timings, args.extrapolate, args.budget)
+
+
+def run_size(backend: str, images: int, stages: list[str], args: argparse.Namespace) -> dict[str, float]:
+    """Every stage of `stages` on a catalog of `images` images; prints a line each; returns their seconds."""
+    seconds: dict[str, float] = {}
+    with contextlib.ExitStack() as stack:
+        if args.keep:
+            workdir = str(args.keep.resolve())
+            url = stack.enter_context(kept_catalog(backend, args.keep))
+        else:
+            workdir = stack.enter_context(tempfile.TemporaryDirectory(dir=os.environ.get("TOL_BENCH_DIR")))
+            url = stack.enter_context(fresh_catalog(backend, Path(workdir)))
+        print(f"\n{backend}, {images:,} images (load average {os.getloadavg()[0]:.1f}):")
+        if backend == "postgresql":
+            print("  server settings: " + server_settings(url))
+        print(f"  {'stage':<18} {'wall':>9} {'rows/s':>12} {'peak RSS':>9} {'db size':>9}  notes")
+        for stage in stages:
+            out = subprocess.run([sys.executable, __file__, "--taxa", str(args.taxa), "--dh-rows",
+                                  str(args.dh_rows), "--stage", stage, url,
+                                  str(images), workdir], capture_output=True, text=True)
+            if out.returncode != 0:
+                print(f"  {stage:<18} FAILED: {out.stderr.strip().splitlines()[-1]}")
+                break
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            notes = {k: v for k, v in r.items() if k not in ("stage", "seconds", "rss", "rows")}
+            rate = r["rows"] / r["seconds"] if r["seconds"] else 0.0
+            seconds[stage] = r["seconds"]
+            print(f"  {stage:<18} {r['seconds']:>7.1f} s {rate:>12,.0f} {r['rss']:>6.0f} MB "
+                  f"{database_size(url) / 1e9:>6.2f} GB  {notes}", flush=True)
+    return seconds
 
 
 if __name__ == "__main__":
