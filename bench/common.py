@@ -73,7 +73,11 @@ def kept_catalog(backend: str, keep: Path) -> Iterator[str]:
     keep.mkdir(parents=True, exist_ok=True)
     url_file = keep / f"{backend}.url"
     if url_file.exists():
-        yield url_file.read_text().strip()
+        url = url_file.read_text().strip()
+        engine = db.make_engine(url)
+        schema.upgrade(engine)  # the code may have gained migrations since the catalog was made
+        engine.dispose()
+        yield url
         return
     if backend == "sqlite":
         url = f"sqlite:///{keep.resolve() / 'catalog.sqlite'}"
