@@ -5,8 +5,8 @@ paths of the examples, `rarespecies/…`, `itis/…`, exist), holds its tol.toml
 the examples use for a site config) and a copy of a catalog that is ingested, named, split (`main`) and holds
 the written plans `main-train` and `main-val`, made by the examples of `tol shards plan` themselves. The lines
 of one block run in order in the same folder (`tol splits create v1` comes before `tol splits show v1`).
-Paths that only exist on a site (`/data/…`) are mapped onto the sample collection; a line that cannot run
-here says why in NOT_RUNNABLE, and a stale entry there fails the test.
+Paths that only exist on a site (`/data/…`) are mapped onto the sample collection, and a site's worker count onto
+this machine's; a line that cannot run here says why in NOT_RUNNABLE, and a stale entry there fails the test.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ PLACEHOLDERS = {
     # made by the line before; its plans are those `tol reproduce` makes.
     "TreeOfLife-10M/metadata/": "rel/release/metadata/",
     "compare release-train": "compare main-val",
+    # A site's node has the cores for 16 workers; this machine's two would time-slice 16 processes' start-up.
+    "run --workers 16": "run --workers 2",
 }
 PG_EXAMPLE_URL = "postgresql+psycopg://postgres@127.0.0.1/tol"
 
