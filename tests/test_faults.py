@@ -409,10 +409,17 @@ def test_sigterm_grace_is_honoured_during_a_blocked_read(prepared, tmp_path: Pat
     context = WorkerContext(engine, plan, tmp_path / "out", reader, "w", lease_seconds=60, read_timeout=3600)
     held = ShardQueue(engine).claim(plan.id, "w", 60, 3)
     assert held is not None
-    blocked.wait(30)
-    threading.Timer(0.2, context.abandon.set).start()  # SIGTERM's grace runs out
+
+    def grace_runs_out() -> None:  # as SIGTERM's grace does, once the read has blocked
+        if blocked.wait(30):
+            time.sleep(0.2)
+            context.abandon.set()
+
+    ender = threading.Thread(target=grace_runs_out)
+    ender.start()
     outcome = write_shard(context, held)
-    assert outcome.status == "released"
+    ender.join()
+    assert blocked.is_set() and outcome.status == "released"
     assert shard_states(engine, plan.id) == [("pending", 0)]
     assert list((tmp_path / "out").glob(".*")) == []
 
