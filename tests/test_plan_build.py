@@ -166,3 +166,26 @@ def test_shard_ids_other_writers_took_do_not_move_members(prepared_url, engine_o
     create_plan(engine, "second", PlanOptions(split_name="main", split="train", samples_per_shard=31,
                                               out_dir=str(tmp_path / "second")))
     assert planned_members(engine, "second") == expected_plan(engine, "train", 31, 0).members
+
+
+def view_query(name: str, version: int) -> str:
+    """The SELECT of version `version` of view `name` as shipped (its CREATE VIEW ... AS stripped)."""
+    sql = (Path(__file__).resolve().parent.parent / "etl" / "sql" / "views" / name / f"v{version}.sql").read_text()
+    return sql.split(f"CREATE VIEW {name} AS", 1)[1]
+
+
+def test_read_views_keep_the_rows_of_their_previous_versions(prepared_url, engine_of):
+    """image_exclusions v2 and image_splits v3 (the forms a plan reads fast) give their previous versions' rows."""
+    engine = engine_of(prepared_url)
+    with engine.connect() as connection:
+        old = sorted(connection.execute(text(f"SELECT * FROM ({view_query('image_exclusions', 1)}) AS v")).all())
+        new = sorted(connection.execute(text("SELECT * FROM image_exclusions")).all())
+        assert new == old
+        assert {row.kind for row in new} == {"image", "species"}  # both branches have rows to compare
+        old = sorted(connection.execute(text(f"SELECT * FROM ({view_query('image_splits', 2)}) AS v")).all())
+        new = connection.execute(text("SELECT * FROM image_splits")).all()
+        assert sorted(tuple(row)[:-2] for row in new) == old
+        images = {image_id: (split_hash, taxon_id) for image_id, split_hash, taxon_id in connection.execute(
+            text("SELECT id, split_hash, taxon_id FROM images"))}
+        assert all((row.split_hash, row.taxon_id) == images[row.image_id] for row in new)
+        assert len(new) > 0
