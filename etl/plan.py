@@ -250,6 +250,20 @@ def probe_folder(folder: Path) -> None:
                        f"{exc.strerror or exc}") from None
 
 
+def _analyze_images(connection: Connection) -> None:
+    """Refresh the statistics of `images` for the plan's queries. PostgreSQL samples a fixed number of rows;
+    SQLite reads every index in full unless `analysis_limit` bounds it (an approximate ANALYZE, enough for the
+    plan's choices: a few seconds saved per plan at 10M images)."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("PRAGMA analysis_limit = 1000")
+        try:
+            connection.exec_driver_sql("ANALYZE images")
+        finally:
+            connection.exec_driver_sql("PRAGMA analysis_limit = 0")
+        return
+    connection.exec_driver_sql("ANALYZE images")
+
+
 def _eligible_sql(split: Split) -> str:
     condition = {"train": "s.split = 'train'", "val": "s.split = 'val'", "train_small": "s.in_train_small = 1"}[split]
     # The view carries the split hash and the taxon, so the split's images are read once, without a lookup in
@@ -298,7 +312,7 @@ def _create_plan(engine: Engine, name: str, options: PlanOptions, *, progress: b
         params = {"definition": definition.id}
         eligible = _eligible_sql(options.split)
         # Naming and ingest rewrote `images`: with stale statistics the planner expects one named image.
-        connection.exec_driver_sql("ANALYZE images")
+        _analyze_images(connection)
         # The excluded images, once: probing the exclusion view per image would evaluate it per image.
         bulk.create_temp_table(connection, "plan_excluded", [("image_id", bulk.ID_TYPE)])
         connection.exec_driver_sql(
