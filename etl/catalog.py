@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, text, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -87,6 +87,14 @@ def _end_run(engine: Engine, run_id: int, status: str) -> None:
     with engine.begin() as connection:
         connection.execute(update(IngestRun).where(IngestRun.id == run_id)
                            .values(status=status, finished_at=text("CURRENT_TIMESTAMP")))
+
+
+def ingested_before(engine: Engine, source: str, root: Path) -> bool:
+    """Whether an ingest of `source` from `root` has finished before (`tol run` and `tol reproduce` skip it)."""
+    with engine.connect() as connection:
+        return connection.execute(select(IngestRun.id).where(
+            IngestRun.source == source, IngestRun.root == str(root.resolve()),
+            IngestRun.status == "finished").limit(1)).first() is not None
 
 
 def ingest(

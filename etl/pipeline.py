@@ -24,13 +24,6 @@ from etl.sources.licensing import provenance_settings
 Echo = Callable[[str], None]
 
 
-def _already_ingested(engine, source: str, root: Path) -> bool:
-    with engine.connect() as connection:
-        return connection.execute(text(
-            "SELECT 1 FROM ingest_runs WHERE source = :s AND root = :r AND status = 'finished'"),
-            {"s": source, "r": str(root.resolve())}).first() is not None
-
-
 def _references_changed(engine, paths: dict[str, Path | None]) -> bool:
     with engine.connect() as connection:
         loaded = dict(connection.execute(text("SELECT name, sha256 FROM ref_resources")).all())
@@ -130,7 +123,7 @@ def run(settings: Config, engine: Engine, *, split_name: str, seed: int, val_per
         if root is None:
             echo(f"ingest {source.NAME}: skipped ({source.ROOT.name} not set)")
             continue
-        if _already_ingested(engine, source.NAME, root):
+        if catalog.ingested_before(engine, source.NAME, root):
             echo(f"ingest {source.NAME}: already done for {root}")
             continue
         metadata = settings.path(source.METADATA.setting.name) if source.METADATA is not None else None

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from etl import catalog, compare, schema, sources
 from etl.config import Config
 from etl.errors import TolError
-from etl.pipeline import _already_ingested, names_and_licenses
+from etl.pipeline import names_and_licenses
 from etl.plan import DEFAULT_MIN_SHARDS, SPLITS, PlanOptions, create_plan, parse_size
 from etl.release import idmap, importer
 
@@ -126,7 +126,7 @@ def reproduce(settings: Config, engine: Engine, folder: Path, *, name: str = "re
         if root is None:
             echo(f"ingest {source.NAME}: skipped (no {source.ROOT.name} and no release folder for it)")
             continue
-        if _already_ingested(engine, source.NAME, root):
+        if catalog.ingested_before(engine, source.NAME, root):
             echo(f"ingest {source.NAME}: already done for {root}")
             continue
         metadata = settings.path(source.METADATA.setting.name) if source.METADATA is not None else None
