@@ -221,6 +221,33 @@ def test_members_go_with_their_shard(prepared_url, engine_of, tmp_path: Path):
     assert planned_members(engine, "kept") == kept
 
 
+def test_postgresql_analyzes_images_only_when_they_changed(pg_catalog, tmp_path: Path):
+    """A plan refreshes the statistics of `images` when rows changed since the last ANALYZE, not otherwise."""
+    _, engine = pg_catalog
+
+    def analyzed_at() -> object:
+        with engine.connect() as connection:
+            return connection.execute(text(
+                "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'images'")).scalar_one()
+
+    def plan(name: str) -> None:
+        create_plan(engine, name, PlanOptions(split_name="main", split="train", samples_per_shard=10,
+                                              out_dir=str(tmp_path / name)))
+
+    plan("first")
+    first = analyzed_at()
+    assert first is not None
+    plan("second")  # nothing changed since
+    assert analyzed_at() == first
+    with engine.begin() as connection:  # every image's row changes
+        connection.execute(text("UPDATE images SET byte_size = byte_size"))
+        # The session reports its changes to the server's counters before it answers the commit, not a second
+        # later (PostgreSQL 15).
+        connection.execute(text("SELECT pg_stat_force_next_flush()"))
+    plan("third")
+    assert analyzed_at() != first
+
+
 def view_query(name: str, version: int) -> str:
     """The SELECT of version `version` of view `name` as shipped (its CREATE VIEW ... AS stripped)."""
     sql = (Path(__file__).resolve().parent.parent / "etl" / "sql" / "views" / name / f"v{version}.sql").read_text()
