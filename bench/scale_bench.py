@@ -72,6 +72,12 @@ def _drop_plans(engine: Engine) -> None:
                           f"DELETE FROM plan_license_filters WHERE plan_id IN ({plans})",
                           "DELETE FROM shard_plans WHERE name LIKE 'scale-%'"):
             connection.execute(text(statement))
+    if engine.dialect.name == "postgresql":
+        # The plans then insert into a table whose dead rows are reclaimed, as autovacuum would leave a catalog,
+        # rather than one that depends on when autovacuum last ran.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            for table in ("shard_members", "shards"):
+                connection.exec_driver_sql(f"VACUUM {table}")
 
 
 def run_stage(stage: str, url: str, images: int, taxa: int, dh_rows: int, workdir: str) -> dict:

@@ -250,10 +250,18 @@ def probe_folder(folder: Path) -> None:
                        f"{exc.strerror or exc}") from None
 
 
+# PostgreSQL's statistics of `images` are stale when never taken, or when more than this share of its rows
+# changed since (autovacuum's own default threshold is 10 %).
+STALE_SHARE = 0.05
+
+
 def _analyze_images(connection: Connection) -> None:
-    """Refresh the statistics of `images` for the plan's queries. PostgreSQL samples a fixed number of rows;
-    SQLite reads every index in full unless `analysis_limit` bounds it (an approximate ANALYZE, enough for the
-    plan's choices: a few seconds saved per plan at 10M images)."""
+    """Refresh the statistics of `images` for the plan's queries when they may be stale. SQLite reads every index
+    in full unless `analysis_limit` bounds it (an approximate ANALYZE, enough for the plan's choices: a few
+    seconds saved per plan at 10M images). PostgreSQL samples a fixed number of rows, still a second or so of
+    random reads per plan at 10M, so it analyzes only when the table changed since its last ANALYZE (the
+    server's counters, which can lag a running writer by a second: then the planner may choose worse, but the
+    plan's members are the same)."""
     if connection.dialect.name == "sqlite":
         connection.exec_driver_sql("PRAGMA analysis_limit = 1000")
         try:
@@ -261,7 +269,11 @@ def _analyze_images(connection: Connection) -> None:
         finally:
             connection.exec_driver_sql("PRAGMA analysis_limit = 0")
         return
-    connection.exec_driver_sql("ANALYZE images")
+    stale = connection.execute(text("""
+        SELECT (last_analyze IS NULL AND last_autoanalyze IS NULL) OR n_mod_since_analyze > n_live_tup * :share
+        FROM pg_stat_user_tables WHERE relid = CAST('images' AS regclass)"""), {"share": STALE_SHARE}).scalar()
+    if stale is not False:
+        connection.exec_driver_sql("ANALYZE images")
 
 
 def _eligible_sql(split: Split) -> str:

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from etl.plan import PlanOptions, create_plan
+from etl.write.queue import ShardQueue
 
 MOD = 2**31
 
@@ -166,6 +167,85 @@ def test_shard_ids_other_writers_took_do_not_move_members(prepared_url, engine_o
     create_plan(engine, "second", PlanOptions(split_name="main", split="train", samples_per_shard=31,
                                               out_dir=str(tmp_path / "second")))
     assert planned_members(engine, "second") == expected_plan(engine, "train", 31, 0).members
+
+
+MEMBERS_WITHOUT_SHARD = """
+    SELECT COUNT(*) FROM shard_members AS m WHERE NOT EXISTS (SELECT 1 FROM shards AS sh WHERE sh.id = m.shard_id)"""
+
+
+def test_members_only_name_shards_of_their_plan(prepared_url, engine_of):
+    """shard_members.shard_id is not a foreign key (migration 0017): the queue's API alone must keep every member
+    on an existing shard. Members asked for a plan with no shards, or beyond its last shard, are not made."""
+    engine = engine_of(prepared_url)
+    with engine.begin() as connection:
+        n_images = connection.execute(text("SELECT COUNT(*) FROM images")).scalar_one()
+        plans = [connection.execute(text(
+            "INSERT INTO shard_plans (name, split_definition_id, split, width, height, resize, quality, txt_field, "
+            "out_dir, shuffle_seed) SELECT :n, id, 'train', 8, 8, 'center-crop', 90, 'taxonTag_com', :d, 0 "
+            "FROM split_definitions WHERE name = 'main' RETURNING id"), {"n": name, "d": name}).scalar_one()
+            for name in ("with-shards", "without-shards")]
+        queue = ShardQueue(connection)
+        queue.add_shards(plans[0], ["a.tar", "b.tar"], [3, 3])
+        ranked = "SELECT id AS image_id, ROW_NUMBER() OVER (ORDER BY id) AS n FROM images"
+        queue.add_members(plans[0], 3, ranked, {})  # every image ranked: only the first 6 have a shard
+        queue.add_members(plans[1], 3, ranked, {})
+    assert n_images > 6
+    with engine.connect() as connection:
+        assert connection.execute(text(MEMBERS_WITHOUT_SHARD)).scalar_one() == 0
+        rows = connection.execute(text(
+            "SELECT sh.plan_id, sh.shard_index, m.position FROM shard_members AS m JOIN shards AS sh "
+            "ON sh.id = m.shard_id ORDER BY sh.shard_index, m.position")).all()
+    assert [tuple(row) for row in rows] == [(plans[0], index, position)
+                                            for index in range(2) for position in range(3)]
+
+
+def test_members_go_with_their_shard(prepared_url, engine_of, tmp_path: Path):
+    """Deleting a shard (or its plan, whose shards go by ON DELETE CASCADE) deletes its members, as the foreign
+    key's ON DELETE CASCADE did before migration 0017, and leaves other shards' members alone."""
+    engine = engine_of(prepared_url)
+    for name in ("kept", "gone"):
+        create_plan(engine, name, PlanOptions(split_name="main", split="train", samples_per_shard=4,
+                                              out_dir=str(tmp_path / name)))
+    kept = planned_members(engine, "kept")
+    gone = planned_members(engine, "gone")
+    assert len(gone) > 4
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM shards WHERE shard_index = 0 AND plan_id = "
+                                "(SELECT id FROM shard_plans WHERE name = 'gone')"))
+    assert planned_members(engine, "gone") == [member for member in gone if member.shard_index != 0]
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM shard_plans WHERE name = 'gone'"))
+    with engine.connect() as connection:
+        assert connection.execute(text(MEMBERS_WITHOUT_SHARD)).scalar_one() == 0
+        assert connection.execute(text("SELECT COUNT(*) FROM shard_members")).scalar_one() == len(kept)
+    assert planned_members(engine, "kept") == kept
+
+
+def test_postgresql_analyzes_images_only_when_they_changed(pg_catalog, tmp_path: Path):
+    """A plan refreshes the statistics of `images` when rows changed since the last ANALYZE, not otherwise."""
+    _, engine = pg_catalog
+
+    def analyzed_at() -> object:
+        with engine.connect() as connection:
+            return connection.execute(text(
+                "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'images'")).scalar_one()
+
+    def plan(name: str) -> None:
+        create_plan(engine, name, PlanOptions(split_name="main", split="train", samples_per_shard=10,
+                                              out_dir=str(tmp_path / name)))
+
+    plan("first")
+    first = analyzed_at()
+    assert first is not None
+    plan("second")  # nothing changed since
+    assert analyzed_at() == first
+    with engine.begin() as connection:  # every image's row changes
+        connection.execute(text("UPDATE images SET byte_size = byte_size"))
+        # The session reports its changes to the server's counters before it answers the commit, not a second
+        # later (PostgreSQL 15).
+        connection.execute(text("SELECT pg_stat_force_next_flush()"))
+    plan("third")
+    assert analyzed_at() != first
 
 
 def view_query(name: str, version: int) -> str:

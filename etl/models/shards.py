@@ -87,7 +87,10 @@ class ShardMember(Base):
     """The images of a shard, in the order they are written."""
 
     __tablename__ = "shard_members"
-    shard_id: Mapped[int] = mapped_column(ForeignKey("shards.id", ondelete="CASCADE"), primary_key=True)
+    # Not a foreign key either (migration 0017): PostgreSQL's per-row check was half of a plan's insert. The
+    # shard queue is the only writer, and inserts a plan's members joined to the shards it inserted in the same
+    # transaction; trigger `shards_delete_members` deletes them with their shard.
+    shard_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     # Not a foreign key: a plan inserts millions of members in one statement selected from `images` itself,
     # and PostgreSQL's per-row check of this key cost 40 % of plan creation (bench/scale).

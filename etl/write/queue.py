@@ -230,7 +230,12 @@ class ShardQueue:
 
     def add_members(self, plan_id: int, per_shard: int, ranked_sql: str, params: dict[str, object]) -> None:
         """Fill the plan's shards, `per_shard` samples each, from `ranked_sql`: a query of (image_id, n), n
-        numbering the plan's images from 1 in their planned order, with its `params`."""
+        numbering the plan's images from 1 in their planned order, with its `params`.
+
+        `shard_members.shard_id` has no foreign key (migration 0017: PostgreSQL checked it row by row, a third
+        of the insert). This queue is the only writer of shards and members, and a member's shard id comes from
+        joining the plan's own `shards` rows, so every member names an existing shard; an image ranked past the
+        last shard gets no row."""
         with self._transaction() as connection:
             connection.execute(text(QUERIES["add_members"].format(ranked=ranked_sql)),
                                {**params, "plan": plan_id, "per": per_shard})
