@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
@@ -58,7 +58,7 @@ from etl.write.faults import (
     signature,
 )
 from etl.write.queue import Claim, Manifest, ShardQueue, SkippedImage, with_retries
-from etl.write.tar import HashingFile, SampleRecord, SampleTarWriter, idx_line, idx_text, sample_members
+from etl.write.tar import HashingFile, SampleLayout, SampleRecord, SampleTarWriter, idx_text
 
 if TYPE_CHECKING:
     from etl.config import Config
@@ -161,41 +161,38 @@ class Abandoned(Exception):
     """The worker was told to give its shard back while waiting on a read."""
 
 
-class _Job(Generic[T]):
-    __slots__ = ("done", "error", "function", "result")
-
-    def __init__(self, function: Callable[[], T]) -> None:
-        self.function = function
-        self.done = threading.Event()
-        self.result: T | None = None
-        self.error: BaseException | None = None
-
-
 WAIT_SLICE = 0.1  # how often a waiting caller looks at its cancel flag
 
 
 class TimedCalls:
     """Runs calls in a helper thread, so that the caller can stop waiting for one: when it shows no sign of life
     (`beat`) for `limit` seconds, or when `cancel` is set (SIGTERM's grace ran out). A call given up on keeps its
-    thread, as a blocked read cannot be interrupted; the next call gets a fresh thread."""
+    thread, as a blocked read cannot be interrupted; the next call gets a fresh thread.
+
+    Each thread has its own pair of queues (calls in, outcomes out), so a thread given up on that returns late
+    puts its outcome where no one looks. A call costs two queue operations and no lock or event of its own:
+    the writer makes one per image."""
 
     def __init__(self) -> None:
         self.last_beat = time.monotonic()
-        self._jobs: queues.SimpleQueue[_Job[Any] | None] = queues.SimpleQueue()
+        self._jobs: queues.SimpleQueue[Callable[[], Any] | None] = queues.SimpleQueue()
+        self._outcomes: queues.SimpleQueue[tuple[bool, Any]] = queues.SimpleQueue()
         self._start()
 
     def _start(self) -> None:
-        self._jobs = queues.SimpleQueue()
-        threading.Thread(target=self._serve, args=(self._jobs,), daemon=True, name="tol-read").start()
+        self._jobs, self._outcomes = queues.SimpleQueue(), queues.SimpleQueue()
+        threading.Thread(target=self._serve, args=(self._jobs, self._outcomes), daemon=True,
+                         name="tol-read").start()
 
     @staticmethod
-    def _serve(jobs: queues.SimpleQueue[_Job[Any] | None]) -> None:
-        while (job := jobs.get()) is not None:
+    def _serve(jobs: queues.SimpleQueue[Callable[[], Any] | None],
+               outcomes: queues.SimpleQueue[tuple[bool, Any]]) -> None:
+        while (function := jobs.get()) is not None:
             try:
-                job.result = job.function()
+                outcome: tuple[bool, Any] = (True, function())
             except BaseException as exc:  # handed to the caller, who raises it
-                job.error = exc
-            job.done.set()
+                outcome = (False, exc)
+            outcomes.put(outcome)
 
     def beat(self) -> None:
         """A sign of life from the running call (or from the writer between calls)."""
@@ -204,20 +201,24 @@ class TimedCalls:
     def call(self, function: Callable[[], T], limit: float, cancel: threading.Event) -> T:
         """`function()`'s result (or exception); `ReadTimeout` after `limit` seconds without a beat, `Abandoned`
         when `cancel` is set first."""
-        job: _Job[T] = _Job(function)
+        outcomes = self._outcomes
         self.beat()
-        self._jobs.put(job)
-        while not job.done.wait(WAIT_SLICE):
-            if cancel.is_set() or time.monotonic() - self.last_beat > limit:
-                self._jobs.put(None)  # the stuck thread ends if its call ever returns
-                self._start()
-                if cancel.is_set():
-                    raise Abandoned()
-                raise ReadTimeout(f"no progress reading and decoding for {limit:g} s")
+        self._jobs.put(function)
+        while True:
+            try:
+                returned, value = outcomes.get(timeout=WAIT_SLICE)
+                break
+            except queues.Empty:
+                if cancel.is_set() or time.monotonic() - self.last_beat > limit:
+                    self._jobs.put(None)  # the stuck thread ends if its call ever returns
+                    self._start()
+                    if cancel.is_set():
+                        raise Abandoned() from None
+                    raise ReadTimeout(f"no progress reading and decoding for {limit:g} s") from None
         self.beat()
-        if job.error is not None:
-            raise job.error
-        return job.result  # type: ignore[return-value]
+        if not returned:
+            raise value
+        return cast(T, value)
 
     def close(self) -> None:
         """Let the helper thread end."""
@@ -297,7 +298,7 @@ def _read_and_prepare(context: WorkerContext, record: SampleRecord) -> bytes | F
     return prepare(data, context.plan.target, context.timings)
 
 
-def _write_samples(context: WorkerContext, records: list[SampleRecord], writer: SampleTarWriter,
+def _write_samples(context: WorkerContext, records: list[SampleRecord], stream: HashingFile,
                    lost: threading.Event) -> tuple[list[str], list[SkippedImage]]:
     """Write the samples into the tar until done, the claim is lost or the shard abandoned; returns the `.idx`
     lines of the samples written and the images skipped. Raises `EnvironmentProblem` on a fault of the
@@ -305,6 +306,7 @@ def _write_samples(context: WorkerContext, records: list[SampleRecord], writer: 
     index_lines: list[str] = []
     skipped: list[SkippedImage] = []
     passing = 0
+    layout = SampleLayout(context.plan.txt_field, context.plan.caption_case)
     for seen, record in enumerate(records, 1):
         if lost.is_set() or context.abandon.is_set():
             break
@@ -330,11 +332,9 @@ def _write_samples(context: WorkerContext, records: list[SampleRecord], writer: 
                     "environment", f"{passing} of the first {seen} images of the shard failed to read "
                     f"(last: {result.reason})", str(root) if root else record.source))
             continue
-        members = sample_members(record, context.plan.txt_field, result, context.plan.caption_case)
         step = time.perf_counter()
-        placed = writer.write(record.image_id, members)
+        index_lines.append(layout.write(stream, record, result))
         context.time("tar", step)
-        index_lines.append(idx_line(record.image_id, placed))
     return index_lines, skipped
 
 
@@ -356,9 +356,8 @@ def write_shard(context: WorkerContext, held: Claim) -> ShardOutcome:
                          context.read_timeout + context.lease_seconds) as keeper:
             with open(temporary, "wb") as raw:
                 hashing = HashingFile(raw)
-                writer = SampleTarWriter(hashing)
-                index_lines, skipped = _write_samples(context, records, writer, keeper.lost)
-                writer.close()
+                index_lines, skipped = _write_samples(context, records, hashing, keeper.lost)
+                SampleTarWriter(hashing).close()
                 raw.flush()
                 os.fsync(raw.fileno())
             if keeper.lost.is_set():
