@@ -169,6 +169,16 @@ def test_timed_calls_give_up_on_a_call_that_does_not_return():
     calls.close()
 
 
+def test_a_call_given_up_on_that_returns_late_answers_no_later_call():
+    calls, release = TimedCalls(), threading.Event()
+    with pytest.raises(ReadTimeout):
+        calls.call(lambda: release.wait() and "late", 0.2, threading.Event())
+    release.set()
+    time.sleep(0.1)  # the given-up call has returned "late" by now
+    assert [calls.call(lambda n=n: n, 5, threading.Event()) for n in range(3)] == [0, 1, 2]
+    calls.close()
+
+
 def test_timed_calls_count_from_the_last_sign_of_life():
     calls = TimedCalls()
 
