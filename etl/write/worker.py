@@ -15,9 +15,10 @@ and waits with backoff, up to `environment_budget_seconds`, then exits 4 naming 
 attempt; `breaker_failures` of them in a row of one kind stop the worker (exit 3), so one cause never drains
 the queue.
 
-Nothing blocks for ever: each read and decode runs in a helper thread with a time limit counted from its last
-sign of life (`TimedCalls`), the main thread keeps listening for SIGTERM meanwhile, and the lease is renewed
-only while the writer makes progress.
+Nothing blocks for ever: a shard's samples are read, decoded and written in a helper thread that gives a sign
+of life once an image, with a time limit counted from the last one (`TimedCalls`); an image that stalls past
+it is skipped and the rest of the shard goes on in a fresh thread. The main thread keeps listening for
+SIGTERM meanwhile, and the lease is renewed only while the writer makes progress.
 """
 
 from __future__ import annotations
