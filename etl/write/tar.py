@@ -255,7 +255,7 @@ _TAXON_JSON_KEYS = frozenset({*naming.RANK_NAMES, "scientific_name", "taxonomic_
 _JSON_KEYS = tuple(sorted([*JSON_STRING_FIELDS, "class_index"]))
 _TAXON_SLICE = slice(SampleRecord._fields.index("kingdom"), SampleRecord._fields.index("class_index_species") + 1)
 _ENCODE_STRING = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) quotes strings with
-_MAX_TAXA = 4096
+_MAX_TAXA = 1024  # laid-out taxa kept (about 12 KB each), dropped all at once when full
 
 
 class _FixedMember(NamedTuple):
@@ -318,14 +318,15 @@ class SampleLayout:
                 laid.append(extension)
                 continue
             data = members[extension]
-            name = extension.encode("utf-8")
-            header = member_header(b"\0" * stem_length + name, len(data))
-            middle = header[stem_length:_CHECKSUM]
-            rest = header[_CHECKSUM + 8:] + data + _PADDING[-len(data) % tarfile.BLOCKSIZE]
-            # The checksum counts the name's bytes (zeros here) and the blank checksum field (eight spaces).
-            base = sum(header[:_CHECKSUM]) + 8 * 32 + sum(header[_CHECKSUM + 8:])
-            laid.append(_FixedMember(extension, middle, base, rest, len(data),
-                                     len(data) + len(_PADDING[-len(data) % tarfile.BLOCKSIZE])))
+            name, size = extension.encode("utf-8"), len(data)
+            # `member_header`'s template arithmetic, with the key's bytes left out of the name and its sum.
+            size_field = b"%011o\0" % size
+            middle = b"".join((name, _PADDING[_NAME_FIELD - stem_length - len(name)], _TEMPLATE[_NAME_FIELD:_SIZE],
+                               size_field, _TEMPLATE[_SIZE + 12:_CHECKSUM]))
+            padding = _PADDING[-size % tarfile.BLOCKSIZE]
+            base = _TEMPLATE_SUM - _ZERO_SIZE_SUM + sum(name) + sum(size_field)
+            laid.append(_FixedMember(extension, middle, base, _TEMPLATE[_CHECKSUM + 8:] + data + padding, size,
+                                     size + len(padding)))
         taxon_values = {**dict(zip(naming.RANK_NAMES, naming.display(record.ranks), strict=True)),
                         "scientific_name": record.scientific_name, "taxonomic_name": record.taxonomic_name,
                         "common": common}

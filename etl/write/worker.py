@@ -257,9 +257,11 @@ class WorkerContext:
     passing_error_percent: float = DEFAULT_PASSING_ERROR_PERCENT
     calls: TimedCalls = field(default_factory=TimedCalls)
     queue: ShardQueue = field(init=False)
+    layout: SampleLayout = field(init=False)  # kept across shards: taxa recur across a plan's shards
 
     def __post_init__(self) -> None:
         self.queue = ShardQueue(self.engine)
+        self.layout = SampleLayout(self.plan.txt_field, self.plan.caption_case)
 
     def time(self, step: str, since: float) -> None:
         """Add the time since `since` (perf_counter) to `step`, when timing."""
@@ -338,7 +340,7 @@ def _write_from(context: WorkerContext, records: list[SampleRecord], start: int,
                 lost: threading.Event, progress: _ShardProgress, generation: int) -> None:
     """Write the samples from `start` on (run in the helper thread, beating once an image), until done, the
     claim is lost, the shard abandoned, or this writer given up on."""
-    layout = SampleLayout(context.plan.txt_field, context.plan.caption_case)
+    layout = context.layout
     roots, beat, abandon = context.reader.roots, context.calls.beat, context.abandon
     for position in range(start, len(records)):
         record = records[position]
