@@ -140,7 +140,7 @@ def changed_since_ingest(roots: Mapping[str, Path], image: IngestedImage) -> str
     if root is None:
         return None
     try:
-        stat = os.stat(root / image.path)
+        stat = os.stat(os.path.join(root, image.path))  # not pathlib: this runs once per written image
     except OSError:
         return None
     if not S_ISREG(stat.st_mode):

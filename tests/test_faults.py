@@ -25,7 +25,7 @@ from sqlalchemy.exc import OperationalError
 from etl.cli import cli
 from etl.errors import EnvironmentFault, ExitCode, WorkLeftError
 from etl.images import ImageProblem
-from etl.reader import ImageReader
+from etl.reader import ImageReader, source_roots
 from etl.sources import eol_archives
 from etl.sources.common import NotRegularFile, read_regular_file
 from etl.write import faults
@@ -41,7 +41,7 @@ from etl.write.worker import (
     run_worker,
     write_shard,
 )
-from tests.helpers import make_plan, prepared_catalog, roots, write_options
+from tests.helpers import make_plan, prepared_catalog, roots, sha256_of, write_options
 
 CACHE, OUT, ROOT = Path("/cache"), Path("/out"), Path("/data/inat21")
 UNIT = ROOT / "cls"
@@ -166,6 +166,16 @@ def test_timed_calls_give_up_on_a_call_that_does_not_return():
     with pytest.raises(ZeroDivisionError):
         calls.call(lambda: 1 // 0, 5, threading.Event())
     never.set()
+    calls.close()
+
+
+def test_a_call_given_up_on_that_returns_late_answers_no_later_call():
+    calls, release = TimedCalls(), threading.Event()
+    with pytest.raises(ReadTimeout):
+        calls.call(lambda: release.wait() and "late", 0.2, threading.Event())
+    release.set()
+    time.sleep(0.1)  # the given-up call has returned "late" by now
+    assert [calls.call(lambda n=n: n, 5, threading.Event()) for n in range(3)] == [0, 1, 2]
     calls.close()
 
 
@@ -422,6 +432,39 @@ def test_sigterm_grace_is_honoured_during_a_blocked_read(prepared, tmp_path: Pat
     assert blocked.is_set() and outcome.status == "released"
     assert shard_states(engine, plan.id) == [("pending", 0)]
     assert list((tmp_path / "out").glob(".*")) == []
+
+
+def test_an_image_whose_read_stalls_is_skipped_and_the_rest_of_its_shard_written(prepared, tmp_path: Path,
+                                                                                monkeypatch):
+    _url, engine = prepared
+    plan = make_plan(engine, tmp_path / "out", name="p-val", split="val", per_shard=1000)
+    stalled_id, stalled_path, _ = planned_inat21(engine, plan.id)[1]
+    release, read = threading.Event(), ImageReader.read
+
+    def stalls(self, source, path, member_offset, byte_size):
+        if path == stalled_path:
+            release.wait()  # stalls until the test ends, then returns the bytes to a writer given up on
+        return read(self, source, path, member_offset, byte_size)
+
+    monkeypatch.setattr(ImageReader, "read", stalls)
+    reader = ImageReader(source_roots(engine, {}), tmp_path / "cache")
+    context = WorkerContext(engine, plan, tmp_path / "out", reader, "w", lease_seconds=60, read_timeout=0.5)
+    queue = ShardQueue(engine)
+    held = queue.claim(plan.id, "w", 60, 3)
+    assert held is not None
+    planned = [record.image_id for record in queue.samples(held.shard_id)]
+    try:
+        outcome = write_shard(context, held)
+    finally:
+        release.set()
+    time.sleep(0.3)  # the given-up writer has woken up by now: it must have written nothing
+    errors = image_errors(engine)
+    assert outcome.status == "done" and errors[stalled_id].startswith("timeout: no progress")
+    written = [key for key in planned if key not in errors]
+    shard = tmp_path / "out" / held.path
+    assert tar_keys(shard) == written and outcome.samples == len(written) and len(written) > 1
+    manifest = next(row for row in queue.shards(plan.id) if row.id == held.shard_id)
+    assert sha256_of(shard) == manifest.sha256 and shard.stat().st_size == manifest.n_bytes
 
 
 BLOCKED_WORKER = """

@@ -18,6 +18,7 @@ from etl.write.tar import (
     MEMBER_MODE,
     TAR_USER,
     HashingFile,
+    SampleLayout,
     SampleRecord,
     SampleTarWriter,
     idx_line,
@@ -119,3 +120,39 @@ def test_member_headers_are_those_tarfile_writes(name: str, size: int):
     info.size, info.mtime, info.mode = size, FIXED_MTIME, MEMBER_MODE
     info.uname = info.gname = TAR_USER
     assert member_header(name.encode(), size) == info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict")
+
+
+def _general(records, txt_field: str, caption_case: str, jpegs) -> tuple[bytes, list[str]]:
+    buffer = io.BytesIO()
+    writer = SampleTarWriter(HashingFile(buffer))
+    lines = [idx_line(r.image_id, writer.write(r.image_id, sample_members(r, txt_field, j, caption_case)))
+             for r, j in zip(records, jpegs, strict=True)]
+    writer.close()
+    return buffer.getvalue(), lines
+
+
+@pytest.mark.parametrize(("txt_field", "caption_case"), [("taxonTag_com", "original"), ("com", "lower")])
+def test_the_writers_layout_gives_the_general_paths_bytes(txt_field: str, caption_case: str):
+    raven = RECORD
+    # Another taxon, provenance given and missing (None), non-ASCII names and JSON escapes, a key of another
+    # length, a non-ASCII key and one too long for a ustar name (both take the general path).
+    owl = RECORD._replace(image_id="owl-1", species="alba", genus="tyto", family="tytonidae",
+                          scientific_name="Tyto alba", common_name='Chouette "effraie" \\ é\u2028',
+                          tagged_name="a photo of Tyto alba.", class_index_species=9, license_key="cc0",
+                          license_name=None, rights_holder="Zoë", source="eol", eol_content_id=5, eol_page_id=0)
+    records = [raven, owl, raven._replace(image_id="0b5e7d2c-0000-5000-8000-000000000002"),
+               owl._replace(image_id="é-clé"), raven._replace(image_id="d/" + "k" * 80), owl._replace(image_id="owl-2")]
+    jpegs = [b"\xff\xd8" + bytes([n]) * (n * 301) for n in range(len(records))]
+    expected, expected_lines = _general(records, txt_field, caption_case, jpegs)
+    buffer = io.BytesIO()
+    stream = HashingFile(buffer)
+    layout = SampleLayout(txt_field, caption_case)
+    lines = [layout.write(stream, r, j) for r, j in zip(records, jpegs, strict=True)]
+    SampleTarWriter(stream).close()
+    assert buffer.getvalue() == expected and lines == expected_lines
+    with tarfile.open(fileobj=io.BytesIO(buffer.getvalue())) as archive:
+        owl_json = json.loads(archive.extractfile("owl-1.json").read())  # type: ignore[union-attr]
+        assert archive.extractfile("owl-1.jpg").read() == jpegs[1]  # type: ignore[union-attr]
+    assert (owl_json["common"], owl_json["license"], owl_json["license_name"], owl_json["rights_holder"],
+            owl_json["eol_page_id"], owl_json["species"], owl_json["class_index"]) == (
+        'Chouette "effraie" \\ é\u2028', "cc0", None, "Zoë", "0", "alba", [0, 1, 2, 3, 4, 5, 9])

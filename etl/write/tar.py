@@ -245,3 +245,151 @@ def idx_line(key: str, placed: list[PlacedMember]) -> str:
 def idx_text(lines: list[str]) -> str:
     """The whole DALI `.idx` file of a tar whose samples have these lines."""
     return f"{IDX_VERSION} {len(lines)}\n" + "".join(line + "\n" for line in lines)
+
+
+# ================================================================================== the writer's fast path
+
+# `json_record`'s keys in `json.dumps(sort_keys=True)` order, each marked with whether its value is the
+# taxon's (the same for every sample of one taxon) or the sample's own.
+_TAXON_JSON_KEYS = frozenset({*naming.RANK_NAMES, "scientific_name", "taxonomic_name", "common", "class_index"})
+_JSON_KEYS = tuple(sorted([*JSON_STRING_FIELDS, "class_index"]))
+_TAXON_SLICE = slice(SampleRecord._fields.index("kingdom"), SampleRecord._fields.index("class_index_species") + 1)
+_ENCODE_STRING = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) quotes strings with
+_MAX_TAXA = 1024  # laid-out taxa kept (about 12 KB each), dropped all at once when full
+
+
+class _FixedMember(NamedTuple):
+    """A member whose data is the taxon's (a caption, `txt`), laid out for keys of one length: the header after
+    the name up to its checksum, the checksum without the name's bytes, and the rest of the header with the
+    data and its padding."""
+
+    extension: str
+    middle: bytes
+    checksum_base: int
+    rest: bytes
+    size: int
+    span: int  # the data and its padding
+
+
+class _TaxonLayout(NamedTuple):
+    """What every sample of one taxon shares, for keys of one length: the members in tar order (a `_FixedMember`,
+    or the extension of a member made per sample: `jpg`, `json`) and the `json` member's constant stretches."""
+
+    members: tuple[_FixedMember | str, ...]
+    json_parts: tuple[str, ...]  # the text between the sample's own values, in key order
+
+
+def _json_text(value: object) -> str:
+    """`value` as `json.dumps(ensure_ascii=False)` writes it inside an object."""
+    return _ENCODE_STRING(value) if type(value) is str else json.dumps(value, ensure_ascii=False)
+
+
+# How a sample's own `json` values are taken from its record, as `json_record` takes them: the source
+# identities as text ("" for None), the license key or "unknown", the rest as they are.
+_AS_TEXT = frozenset({"eol_content_id", "eol_page_id", "bioscan_part", "bioscan_filename", "inat21_filename",
+                      "inat21_cls_name", "inat21_cls_num"})
+_RECORD_FIELD = {"treeoflife_id": "image_id"}
+
+
+class SampleLayout:
+    """Lays out a plan's samples byte for byte as `sample_members`, `SampleTarWriter.write` and `idx_line` do,
+    with the work that is the same for every sample of a taxon done once per taxon: the captions, their
+    member headers (all but the name and checksum), and the `json` member's taxon fields. A sample is then its
+    key, its JPEG and its own `json` values, joined and hashed at once.
+
+    Keys that are not ASCII, or too long for a ustar name, take the general path (`write_general`)."""
+
+    def __init__(self, txt_field: str, caption_case: str) -> None:
+        self.txt_field, self.caption_case = txt_field, caption_case
+        self._taxa: dict[tuple[object, ...], _TaxonLayout] = {}
+        self._own_keys = [key for key in _JSON_KEYS if key not in _TAXON_JSON_KEYS]
+        self._longest = max(len(caption_extension(field, caption_case).encode("utf-8"))
+                            for field in (*naming.CAPTION_FIELDS, "jpg", "json", "txt"))
+
+    def _taxon(self, record: SampleRecord, stem_length: int) -> _TaxonLayout:
+        captions, common = _caption_members(record.scientific_name, record.taxonomic_name, record.tagged_name,
+                                            record.common_name, self.caption_case)
+        members = dict(captions)
+        members["txt"] = members[caption_extension(f"{self.txt_field}.txt", self.caption_case)]
+        members["jpg"] = members["json"] = b""
+        laid: list[_FixedMember | str] = []
+        for extension in sorted(members):
+            if extension in ("jpg", "json"):
+                laid.append(extension)
+                continue
+            data = members[extension]
+            name, size = extension.encode("utf-8"), len(data)
+            # `member_header`'s template arithmetic, with the key's bytes left out of the name and its sum.
+            size_field = b"%011o\0" % size
+            middle = b"".join((name, _PADDING[_NAME_FIELD - stem_length - len(name)], _TEMPLATE[_NAME_FIELD:_SIZE],
+                               size_field, _TEMPLATE[_SIZE + 12:_CHECKSUM]))
+            padding = _PADDING[-size % tarfile.BLOCKSIZE]
+            base = _TEMPLATE_SUM - _ZERO_SIZE_SUM + sum(name) + sum(size_field)
+            laid.append(_FixedMember(extension, middle, base, _TEMPLATE[_CHECKSUM + 8:] + data + padding, size,
+                                     size + len(padding)))
+        taxon_values = {**dict(zip(naming.RANK_NAMES, naming.display(record.ranks), strict=True)),
+                        "scientific_name": record.scientific_name, "taxonomic_name": record.taxonomic_name,
+                        "common": common}
+        parts, text = [], "{"
+        for key in _JSON_KEYS:
+            text += ("" if text == "{" else ",") + _ENCODE_STRING(key) + ":"
+            if key == "class_index":
+                text += json.dumps(record.class_indices, separators=(",", ":"))
+            elif key in _TAXON_JSON_KEYS:
+                text += _json_text(taxon_values[key])
+            else:
+                parts.append(text)
+                text = ""
+        parts.append(text + "}")
+        return _TaxonLayout(tuple(laid), tuple(parts))
+
+    def json_member(self, record: SampleRecord, layout: _TaxonLayout) -> bytes:
+        """The sample's `json` member from its taxon's stretches and its own values."""
+        parts = layout.json_parts
+        pieces = [parts[0]]
+        for index, key in enumerate(self._own_keys, 1):
+            if key == "license":
+                value: object = record.license_key or UNKNOWN_LICENSE
+            else:
+                value = getattr(record, _RECORD_FIELD.get(key, key))
+                if key in _AS_TEXT:
+                    value = _text(value)
+            pieces += (_json_text(value), parts[index])
+        return "".join(pieces).encode("utf-8")
+
+    def write(self, stream: HashingFile, record: SampleRecord, jpeg: bytes) -> str:
+        """Write one sample to `stream`; returns its `.idx` line."""
+        key = record.image_id
+        stem = key.encode("utf-8") + b"."
+        if not stem.isascii() or len(stem) + self._longest > _NAME_FIELD or len(jpeg) >= 8**11:
+            return self.write_general(stream, record, jpeg)
+        taxon = record[_TAXON_SLICE]
+        layout = self._taxa.get((taxon, len(stem)))
+        if layout is None:
+            if len(self._taxa) >= _MAX_TAXA:
+                self._taxa.clear()
+            layout = self._taxa[(taxon, len(stem))] = self._taxon(record, len(stem))
+        stem_sum = sum(stem)
+        parts: list[bytes] = []
+        lines: list[str] = []
+        offset = stream.tell()
+        for member in layout.members:
+            offset += tarfile.BLOCKSIZE
+            if isinstance(member, _FixedMember):
+                parts += (stem, member.middle, b"%06o\0 " % (member.checksum_base + stem_sum), member.rest)
+                lines.append(f"{member.extension} {offset} {member.size} {key}.{member.extension}")
+                offset += member.span
+                continue
+            data = jpeg if member == "jpg" else self.json_member(record, layout)
+            size = len(data)
+            padding = -size % tarfile.BLOCKSIZE
+            parts += (member_header(stem + member.encode("ascii"), size), data, _PADDING[padding])
+            lines.append(f"{member} {offset} {size} {key}.{member}")
+            offset += size + padding
+        stream.write(b"".join(parts))
+        return " ".join(lines)
+
+    def write_general(self, stream: HashingFile, record: SampleRecord, jpeg: bytes) -> str:
+        """`write` through `sample_members` and `SampleTarWriter` (any key)."""
+        members = sample_members(record, self.txt_field, jpeg, self.caption_case)
+        return idx_line(record.image_id, SampleTarWriter(stream).write(record.image_id, members))

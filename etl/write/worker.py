@@ -15,9 +15,10 @@ and waits with backoff, up to `environment_budget_seconds`, then exits 4 naming 
 attempt; `breaker_failures` of them in a row of one kind stop the worker (exit 3), so one cause never drains
 the queue.
 
-Nothing blocks for ever: each read and decode runs in a helper thread with a time limit counted from its last
-sign of life (`TimedCalls`), the main thread keeps listening for SIGTERM meanwhile, and the lease is renewed
-only while the writer makes progress.
+Nothing blocks for ever: a shard's samples are read, decoded and written in a helper thread that gives a sign
+of life once an image, with a time limit counted from the last one (`TimedCalls`); an image that stalls past
+it is skipped and the rest of the shard goes on in a fresh thread. The main thread keeps listening for
+SIGTERM meanwhile, and the lease is renewed only while the writer makes progress.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
@@ -58,7 +59,7 @@ from etl.write.faults import (
     signature,
 )
 from etl.write.queue import Claim, Manifest, ShardQueue, SkippedImage, with_retries
-from etl.write.tar import HashingFile, SampleRecord, SampleTarWriter, idx_line, idx_text, sample_members
+from etl.write.tar import HashingFile, SampleLayout, SampleRecord, SampleTarWriter, idx_text
 
 if TYPE_CHECKING:
     from etl.config import Config
@@ -161,41 +162,38 @@ class Abandoned(Exception):
     """The worker was told to give its shard back while waiting on a read."""
 
 
-class _Job(Generic[T]):
-    __slots__ = ("done", "error", "function", "result")
-
-    def __init__(self, function: Callable[[], T]) -> None:
-        self.function = function
-        self.done = threading.Event()
-        self.result: T | None = None
-        self.error: BaseException | None = None
-
-
 WAIT_SLICE = 0.1  # how often a waiting caller looks at its cancel flag
 
 
 class TimedCalls:
     """Runs calls in a helper thread, so that the caller can stop waiting for one: when it shows no sign of life
     (`beat`) for `limit` seconds, or when `cancel` is set (SIGTERM's grace ran out). A call given up on keeps its
-    thread, as a blocked read cannot be interrupted; the next call gets a fresh thread."""
+    thread, as a blocked read cannot be interrupted; the next call gets a fresh thread.
+
+    Each thread has its own pair of queues (calls in, outcomes out), so a thread given up on that returns late
+    puts its outcome where no one looks. A call costs two queue operations and no lock or event of its own:
+    the writer makes one per image."""
 
     def __init__(self) -> None:
         self.last_beat = time.monotonic()
-        self._jobs: queues.SimpleQueue[_Job[Any] | None] = queues.SimpleQueue()
+        self._jobs: queues.SimpleQueue[Callable[[], Any] | None] = queues.SimpleQueue()
+        self._outcomes: queues.SimpleQueue[tuple[bool, Any]] = queues.SimpleQueue()
         self._start()
 
     def _start(self) -> None:
-        self._jobs = queues.SimpleQueue()
-        threading.Thread(target=self._serve, args=(self._jobs,), daemon=True, name="tol-read").start()
+        self._jobs, self._outcomes = queues.SimpleQueue(), queues.SimpleQueue()
+        threading.Thread(target=self._serve, args=(self._jobs, self._outcomes), daemon=True,
+                         name="tol-read").start()
 
     @staticmethod
-    def _serve(jobs: queues.SimpleQueue[_Job[Any] | None]) -> None:
-        while (job := jobs.get()) is not None:
+    def _serve(jobs: queues.SimpleQueue[Callable[[], Any] | None],
+               outcomes: queues.SimpleQueue[tuple[bool, Any]]) -> None:
+        while (function := jobs.get()) is not None:
             try:
-                job.result = job.function()
+                outcome: tuple[bool, Any] = (True, function())
             except BaseException as exc:  # handed to the caller, who raises it
-                job.error = exc
-            job.done.set()
+                outcome = (False, exc)
+            outcomes.put(outcome)
 
     def beat(self) -> None:
         """A sign of life from the running call (or from the writer between calls)."""
@@ -204,20 +202,24 @@ class TimedCalls:
     def call(self, function: Callable[[], T], limit: float, cancel: threading.Event) -> T:
         """`function()`'s result (or exception); `ReadTimeout` after `limit` seconds without a beat, `Abandoned`
         when `cancel` is set first."""
-        job: _Job[T] = _Job(function)
+        outcomes = self._outcomes
         self.beat()
-        self._jobs.put(job)
-        while not job.done.wait(WAIT_SLICE):
-            if cancel.is_set() or time.monotonic() - self.last_beat > limit:
-                self._jobs.put(None)  # the stuck thread ends if its call ever returns
-                self._start()
-                if cancel.is_set():
-                    raise Abandoned()
-                raise ReadTimeout(f"no progress reading and decoding for {limit:g} s")
+        self._jobs.put(function)
+        while True:
+            try:
+                returned, value = outcomes.get(timeout=WAIT_SLICE)
+                break
+            except queues.Empty:
+                if cancel.is_set() or time.monotonic() - self.last_beat > limit:
+                    self._jobs.put(None)  # the stuck thread ends if its call ever returns
+                    self._start()
+                    if cancel.is_set():
+                        raise Abandoned() from None
+                    raise ReadTimeout(f"no progress reading and decoding for {limit:g} s") from None
         self.beat()
-        if job.error is not None:
-            raise job.error
-        return job.result  # type: ignore[return-value]
+        if not returned:
+            raise value
+        return cast(T, value)
 
     def close(self) -> None:
         """Let the helper thread end."""
@@ -255,9 +257,11 @@ class WorkerContext:
     passing_error_percent: float = DEFAULT_PASSING_ERROR_PERCENT
     calls: TimedCalls = field(default_factory=TimedCalls)
     queue: ShardQueue = field(init=False)
+    layout: SampleLayout = field(init=False)  # kept across shards: taxa recur across a plan's shards
 
     def __post_init__(self) -> None:
         self.queue = ShardQueue(self.engine)
+        self.layout = SampleLayout(self.plan.txt_field, self.plan.caption_case)
 
     def time(self, step: str, since: float) -> None:
         """Add the time since `since` (perf_counter) to `step`, when timing."""
@@ -297,45 +301,109 @@ def _read_and_prepare(context: WorkerContext, record: SampleRecord) -> bytes | F
     return prepare(data, context.plan.target, context.timings)
 
 
-def _write_samples(context: WorkerContext, records: list[SampleRecord], writer: SampleTarWriter,
+class _ShardProgress:
+    """The state of a shard being written, shared by the writer thread and the caller watching it. Whatever the
+    writer does to it (a sample written, an image skipped) is done under `lock` and only while `generation` is
+    the writer's own, so a writer given up on that wakes up later changes nothing."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.generation = 0
+        self.position = 0  # the record being worked on
+        self.index_lines: list[str] = []
+        self.skipped: list[SkippedImage] = []
+        self.passing = 0  # passing image errors so far
+
+    def give_up(self) -> int:
+        """End the running writer's turn; returns the position it was working on."""
+        with self.lock:
+            self.generation += 1
+            return self.position
+
+
+def _skip(context: WorkerContext, progress: _ShardProgress, record: SampleRecord, fault: Fault) -> None:
+    """Record an image fault (the caller holds the lock); raises `EnvironmentProblem` for any other fault, and
+    when too many passing image errors show the environment is at fault."""
+    if fault.kind != "image":
+        raise EnvironmentProblem(fault)
+    progress.skipped.append(SkippedImage(record.image_id, fault.reason))
+    progress.passing += is_passing(fault.reason)
+    seen = progress.position + 1
+    if passing_errors_exceeded(progress.passing, seen, context.passing_error_percent):
+        root = context.reader.roots.get(record.source)
+        raise EnvironmentProblem(Fault(
+            "environment", f"{progress.passing} of the first {seen} images of the shard failed to read "
+            f"(last: {fault.reason})", str(root) if root else record.source))
+
+
+def _write_from(context: WorkerContext, records: list[SampleRecord], start: int, stream: HashingFile,
+                lost: threading.Event, progress: _ShardProgress, generation: int) -> None:
+    """Write the samples from `start` on (run in the helper thread, beating once an image), until done, the
+    claim is lost, the shard abandoned, or this writer given up on."""
+    layout = context.layout
+    roots, beat, abandon = context.reader.roots, context.calls.beat, context.abandon
+    for position in range(start, len(records)):
+        record = records[position]
+        with progress.lock:
+            if progress.generation != generation:
+                return
+            progress.position = position
+        if lost.is_set() or abandon.is_set():
+            return
+        beat()
+        changed = changed_since_ingest(roots, record)
+        if changed is not None:  # never publish bytes the catalog did not see
+            with progress.lock:
+                if progress.generation != generation:
+                    return
+                progress.skipped.append(SkippedImage(record.image_id, changed))
+            continue
+        try:
+            result = _read_and_prepare(context, record)
+        except ImageProblem as exc:
+            result = classify(exc, Where("read", context.reader.options.cache_dir))
+        with progress.lock:
+            if progress.generation != generation:
+                return
+            if isinstance(result, Fault):
+                _skip(context, progress, record, result)
+                continue
+            step = time.perf_counter()
+            progress.index_lines.append(layout.write(stream, record, result))
+            context.time("tar", step)
+    beat()
+
+
+def _write_samples(context: WorkerContext, records: list[SampleRecord], stream: HashingFile,
                    lost: threading.Event) -> tuple[list[str], list[SkippedImage]]:
     """Write the samples into the tar until done, the claim is lost or the shard abandoned; returns the `.idx`
     lines of the samples written and the images skipped. Raises `EnvironmentProblem` on a fault of the
-    environment, including too many passing image errors in the shard."""
-    index_lines: list[str] = []
-    skipped: list[SkippedImage] = []
-    passing = 0
-    for seen, record in enumerate(records, 1):
-        if lost.is_set() or context.abandon.is_set():
-            break
-        changed = changed_since_ingest(context.reader.roots, record)
-        if changed is not None:  # never publish bytes the catalog did not see
-            skipped.append(SkippedImage(record.image_id, changed))
-            continue
+    environment, including too many passing image errors in the shard.
+
+    The samples are written in one call of the helper thread (`TimedCalls`), which beats once an image: handing
+    each image over between threads cost about 4 % of the writer's CPU time. When an image gives no sign of
+    life for `read_timeout`, it is skipped and the rest go on in a fresh thread."""
+    progress = _ShardProgress()
+    start = 0
+    while start < len(records):
+        generation = progress.generation
         try:
-            result = context.calls.call(functools.partial(_read_and_prepare, context, record),
-                                        context.read_timeout, context.abandon)
-        except Abandoned:
+            context.calls.call(functools.partial(_write_from, context, records, start, stream, lost, progress,
+                                                 generation), context.read_timeout, context.abandon)
             break
-        except (ImageProblem, ReadTimeout) as exc:
-            result = classify(exc, Where("read", context.reader.options.cache_dir))
-        if isinstance(result, Fault):
-            if result.kind != "image":
-                raise EnvironmentProblem(result)
-            skipped.append(SkippedImage(record.image_id, result.reason))
-            passing += is_passing(result.reason)
-            if passing_errors_exceeded(passing, seen, context.passing_error_percent):
-                root = context.reader.roots.get(record.source)
-                raise EnvironmentProblem(Fault(
-                    "environment", f"{passing} of the first {seen} images of the shard failed to read "
-                    f"(last: {result.reason})", str(root) if root else record.source))
-            continue
-        members = sample_members(record, context.plan.txt_field, result, context.plan.caption_case)
-        step = time.perf_counter()
-        placed = writer.write(record.image_id, members)
-        context.time("tar", step)
-        index_lines.append(idx_line(record.image_id, placed))
-    return index_lines, skipped
+        except Abandoned:
+            progress.give_up()
+            break
+        except ReadTimeout as exc:
+            position = progress.give_up()
+            with progress.lock:
+                _skip(context, progress, records[position],
+                      classify(exc, Where("read", context.reader.options.cache_dir)))
+            start = position + 1
+        except BaseException:
+            progress.give_up()
+            raise
+    return progress.index_lines, progress.skipped
 
 
 def write_shard(context: WorkerContext, held: Claim) -> ShardOutcome:
@@ -356,9 +424,8 @@ def write_shard(context: WorkerContext, held: Claim) -> ShardOutcome:
                          context.read_timeout + context.lease_seconds) as keeper:
             with open(temporary, "wb") as raw:
                 hashing = HashingFile(raw)
-                writer = SampleTarWriter(hashing)
-                index_lines, skipped = _write_samples(context, records, writer, keeper.lost)
-                writer.close()
+                index_lines, skipped = _write_samples(context, records, hashing, keeper.lost)
+                SampleTarWriter(hashing).close()
                 raw.flush()
                 os.fsync(raw.fileno())
             if keeper.lost.is_set():
