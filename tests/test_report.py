@@ -183,3 +183,29 @@ def test_report_renders_offline_and_the_card_agrees_with_status_and_the_export(c
         refused = _tol(catalog_url, tmp_path, "report", *args)
         assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
         assert fragment in refused.stderr
+
+
+def test_shards_index_keeps_the_card_tol_report_wrote(catalog_url, engine_of, sample_collection: Path,
+                                                      tmp_path: Path):
+    engine = engine_of(catalog_url)
+    prepared_catalog(engine, sample_collection)
+    out = tmp_path / "out" / "p-val"
+    plan = make_plan(engine, out, name="p-val", split="val", per_shard=15)
+    write_plan(write_options(catalog_url, plan.name, tmp_path / "cache"), 1)
+    card_file = out / "README.md"
+    basic = card_file.read_text()
+    assert "pretty_name:" not in basic.split("\n---", 1)[0]  # the write stage's own card
+
+    assert _tol(catalog_url, tmp_path, "report", plan.name, "--samples", "2").returncode == 0
+    reported = card_file.read_bytes()
+    assert reported != basic.encode() and b"\npretty_name: p-val\n" in reported
+
+    indexed = subprocess.run([TOL, "shards", "index", plan.name], env=tol_env(catalog_url, tmp_path),
+                             capture_output=True, text=True)
+    assert indexed.returncode == 0, indexed.stderr
+    assert card_file.read_bytes() == reported  # not replaced by the plainer card
+    assert f"{card_file} kept" in indexed.stdout and str(out / "shardindex.json") in indexed.stdout
+
+    card_file.unlink()  # without the report's card, index writes its own again
+    assert _tol(catalog_url, tmp_path, "shards", "index", plan.name).returncode == 0
+    assert card_file.read_text() == basic

@@ -241,6 +241,7 @@ def shards_index(state: State, plan: str) -> None:
     """Write the sidecars of finished plan PLAN again: sizes.json, __len__, shardindex.json and README.md.
 
     They are written when the last shard of a plan is done; this rewrites them from the catalog's manifests.
+    A README.md that tol report wrote (the fuller dataset card) is kept; tol report refreshes it.
 
     \b
     Example:
@@ -256,5 +257,9 @@ def shards_index(state: State, plan: str) -> None:
     unfinished = sum(1 for row in rows if row.state != "done")
     if unfinished:
         raise WorkLeftError(f"{plan}: {unfinished} of {len(rows)} shards not done; no sidecar written")
-    for path in write_sidecars(Path(found.out_dir), found, rows):
+    written = write_sidecars(Path(found.out_dir), found, rows)
+    for path in written:
         click.echo(str(path))
+    if not any(path.name == "README.md" for path in written):
+        click.echo(f"{Path(found.out_dir) / 'README.md'} kept: it is tol report's dataset card "
+                   f"(tol report {plan} refreshes it)")

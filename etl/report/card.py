@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from etl.report.data import ReportData
+from etl.write.sidecars import REPORT_CARD_KEY
 from etl.write.sidecars import dataset_card as features_card
 
 
@@ -40,7 +41,7 @@ def dataset_card(data: ReportData) -> str:
     yaml = base[1:end]
     features_body = base[end + 4:]  # after the header, its blank line, the title and its blank line
     licenses = sorted({lic for _, lic, _ in data.license_mix})
-    yaml += ["license: other", f"pretty_name: {plan.name}", "task_categories:", "- image-classification",
+    yaml += ["license: other", f"{REPORT_CARD_KEY}: {plan.name}", "task_categories:", "- image-classification",
              "- zero-shot-image-classification", "tags:", "- biology", "- tree-of-life", "- webdataset",
              *(f"- license-{lic}" for lic in licenses), "size_categories:", f"- {_size_category(data.written)}"]
     lines = ["---", *yaml, "---", "", f"# {plan.name}", "",

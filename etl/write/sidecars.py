@@ -24,6 +24,8 @@ from etl.atomic import atomic_write
 from etl.write.tar import JSON_SCHEMA, caption_extension
 
 SIDECARS = ("sizes.json", "__len__", "shardindex.json", "README.md")
+# Only `tol report`'s dataset card has this YAML key (etl/report/card.py writes it from this constant).
+REPORT_CARD_KEY = "pretty_name"
 
 
 class ShardManifest(Protocol):
@@ -113,8 +115,23 @@ def dataset_card(plan: PlanFacts, shards: Sequence[ShardManifest]) -> str:
     return "\n".join(lines)
 
 
+def is_report_card(path: Path) -> bool:
+    """Whether `path` is the dataset card `tol report` wrote (its YAML header has `REPORT_CARD_KEY`): a fuller
+    card than the sidecars' own, which they must not replace."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            head = handle.read(1 << 16)
+    except (OSError, UnicodeDecodeError):
+        return False
+    if not head.startswith("---\n"):
+        return False
+    header = head[4:].split("\n---", 1)[0]
+    return any(line.startswith(f"{REPORT_CARD_KEY}:") for line in header.splitlines())
+
+
 def write_sidecars(out_dir: Path, plan: PlanFacts, shards: Sequence[ShardManifest]) -> list[Path]:
-    """Write every sidecar of a finished plan into its folder (each atomically); returns their paths."""
+    """Write every sidecar of a finished plan into its folder (each atomically); returns their paths. A dataset
+    card `tol report` wrote is left as it is (`tol report` refreshes it), so it is not among them."""
     total = sum(sizes(shards).values())
     contents = {
         "sizes.json": json.dumps(sizes(shards), indent=1, sort_keys=True) + "\n",
@@ -125,6 +142,8 @@ def write_sidecars(out_dir: Path, plan: PlanFacts, shards: Sequence[ShardManifes
     written = []
     for name in SIDECARS:
         target = out_dir / name
+        if name == "README.md" and is_report_card(target):
+            continue
         with atomic_write(target, "w", encoding="utf-8") as handle:
             handle.write(contents[name])
         written.append(target)
