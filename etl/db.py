@@ -199,8 +199,12 @@ def make_engine(url: str, *, readonly: bool = False, wait_seconds: float | None 
         _configure_sqlite(engine, immediate=not readonly)
     else:
         pooling: dict[str, object] = {"pool_pre_ping": True}
-        if short_lived:  # a worker's main thread and lease thread: two connections at most, none kept idle
-            pooling.update(poolclass=IdleClosingPool, pool_size=2, max_overflow=0)
+        if short_lived:
+            # A worker's main thread and lease thread: two connections at most, none kept idle. No ping before
+            # each use: a pooled connection is at most IDLE_CLOSE_SECONDS old, and one that died anyway fails its
+            # statement, which `wait_out` retries on a new connection; a ping would add a round trip to
+            # every claim.
+            pooling = {"poolclass": IdleClosingPool, "pool_size": 2, "max_overflow": 0}
         try:
             engine = create_engine(
                 parsed,
