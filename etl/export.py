@@ -7,15 +7,17 @@ for a text its collection did not give).
 A plan of 10M samples must export in under a minute (issue 18), so the catalog is read as `plan_samples` is
 composed rather than through it: the places and images (`samples` of etl/sql/export.sql, over the view
 `plan_members`), and the names once per taxon (the view `taxon_names`), joined here by taxon id; the split and
-shard path are the plan's and the shard's. Rows arrive as Arrow columns, never as Python objects where it can be
-helped:
-- PostgreSQL: one query through the ADBC driver, which reads COPY's binary rows straight into Arrow. The planner
-  would look every sample's image up by index (it expects a handful of rows: 10 µs a row, the pages of `images`
-  rarely in shared buffers); with nested loops off it hashes the plan's members against one scan of `images`
-  and sorts, about a tenth of that.
+shard path are the plan's and the shard's. Rows become Arrow columns as they arrive:
+- PostgreSQL: one query through the ADBC driver, which reads COPY's binary rows straight into Arrow. The query
+  asks for `position IS NOT NULL` (written samples; `written = 1` is a CASE the planner gives 0.5 % of the rows,
+  so it looked every sample's image up by index: 10 µs a row, the pages of `images` seldom in shared buffers),
+  so the planner hashes the plan's members against one scan of `images` (with parallel workers) and sorts.
 - SQLite: the plan's shards are read in ranges of about `SQLITE_PART_ROWS` samples, `READERS` ranges at once in
-  threads (SQLite runs without the GIL), each through a connection that maps the file into memory; the ranges
-  are written in order, so the file is the same whatever the number of readers.
+  threads (SQLite runs without the GIL), each through a connection that maps the file into memory (up to
+  SQLite's cap of 2 GB: the lookups of members and images cost half the CPU they cost through a 64 MB page cache;
+  the mapped pages count in the process's resident size, though they are the kernel's file cache); the driver's
+  row tuples become Arrow columns at once, and the ranges are written in order, so the file is the same
+  whatever the number of readers.
 Memory stays bounded by a few ranges of rows and the names of the taxa, not the plan. Parquet row groups are
 `BATCH` rows each (the last one the rest), however the rows arrived.
 """
