@@ -24,8 +24,10 @@ Memory stays bounded by a few ranges of rows and the names of the taxa, not the 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import itertools
+import queue
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -106,25 +108,42 @@ def _pg_batches(engine: Engine, sql: str, schema: pa.Schema) -> Iterator[pa.Reco
         raise EnvironmentFault(f"export could not read the catalog at {where}: {first_line(error)}") from error
 
 
-def _sqlite_part(engine: Engine, sql: str, schema: pa.Schema) -> list[pa.RecordBatch]:
-    """All the rows of `sql` as record batches of `schema`, read through one connection of `engine` with the file
-    mapped into memory."""
+def _sqlite_rows(raw: Any, sql: str, schema: pa.Schema) -> list[pa.RecordBatch]:
+    """All the rows of `sql` as record batches of `schema`, read through the sqlite3 connection `raw`."""
     import pyarrow as pa
 
     batches = []
-    with engine.connect() as connection:
-        raw: Any = connection.connection.dbapi_connection
-        raw.execute(f"PRAGMA mmap_size = {SQLITE_MMAP_BYTES}")
-        try:
-            cursor = raw.execute(sql)
-            rows_type = pa.struct(list(schema))
-            while rows := cursor.fetchmany(BATCH):
-                # Straight from the row tuples: transposing them into columns first cost more than this (and
-                # set the garbage collector scanning every tuple).
-                batches.append(pa.RecordBatch.from_struct_array(pa.array(rows, type=rows_type)))
-        finally:
-            raw.execute("PRAGMA mmap_size = 0")
+    cursor = raw.execute(sql)
+    rows_type = pa.struct(list(schema))
+    while rows := cursor.fetchmany(BATCH):
+        # Straight from the row tuples: transposing them into columns first cost more than this (and set the
+        # garbage collector scanning every tuple).
+        batches.append(pa.RecordBatch.from_struct_array(pa.array(rows, type=rows_type)))
     return batches
+
+
+@contextlib.contextmanager
+def _mapped_connections(engine: Engine, count: int) -> Iterator[queue.Queue[Any]]:
+    """`count` sqlite3 connections of `engine` with the file mapped into memory, in a queue to take one from and
+    put it back: held for the whole export, so each maps the file once (a new mapping faults every page in
+    again)."""
+    free: queue.Queue[Any] = queue.Queue()
+    with contextlib.ExitStack() as stack:
+        for _ in range(count):
+            raw: Any = stack.enter_context(engine.connect()).connection.dbapi_connection
+            raw.execute(f"PRAGMA mmap_size = {SQLITE_MMAP_BYTES}")
+            stack.callback(raw.execute, "PRAGMA mmap_size = 0")
+            free.put(raw)
+        yield free
+
+
+def _sqlite_part(free: queue.Queue[Any], sql: str, schema: pa.Schema) -> list[pa.RecordBatch]:
+    """All the rows of `sql` as record batches of `schema`, read through a connection taken from `free`."""
+    raw = free.get()
+    try:
+        return _sqlite_rows(raw, sql, schema)
+    finally:
+        free.put(raw)
 
 
 def _in_order(parts: Sequence[Callable[[], list[pa.RecordBatch]]], readers: int) -> Iterator[pa.RecordBatch]:
@@ -169,9 +188,10 @@ def _batches(engine: Engine, name: str, plan: Plan, shards: Sequence[tuple[int, 
     if engine.dialect.name == "postgresql":
         yield from _pg_batches(engine, _query(name, plan=plan.id, first=shards[0][0], last=shards[-1][0]), schema)
         return
-    parts = [lambda sql=_query(name, plan=plan.id, first=first, last=last): _sqlite_part(engine, sql, schema)
-             for first, last in _ranges(shards, SQLITE_PART_ROWS)]
-    yield from _in_order(parts, READERS)
+    with _mapped_connections(engine, READERS) as free:
+        parts = [lambda sql=_query(name, plan=plan.id, first=first, last=last): _sqlite_part(free, sql, schema)
+                 for first, last in _ranges(shards, SQLITE_PART_ROWS)]
+        yield from _in_order(parts, READERS)
 
 
 def _table(engine: Engine, sql: str, schema: pa.Schema) -> pa.Table:
@@ -180,7 +200,8 @@ def _table(engine: Engine, sql: str, schema: pa.Schema) -> pa.Table:
 
     if engine.dialect.name == "postgresql":
         return pa.Table.from_batches(list(_pg_batches(engine, sql, schema)), schema=schema)
-    return pa.Table.from_batches(_sqlite_part(engine, sql, schema), schema=schema)
+    with engine.connect() as connection:
+        return pa.Table.from_batches(_sqlite_rows(connection.connection.dbapi_connection, sql, schema), schema=schema)
 
 
 def _cast(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
