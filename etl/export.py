@@ -12,7 +12,7 @@ shard path are the plan's and the shard's. Rows become Arrow columns as they arr
   asks for `position IS NOT NULL` (written samples; `written = 1` is a CASE the planner gives 0.5 % of the rows,
   so it looked every sample's image up by index: 10 µs a row, the pages of `images` seldom in shared buffers),
   so the planner hashes the plan's members against one scan of `images` (with parallel workers) and sorts.
-- SQLite: the plan's shards are read in ranges of about `SQLITE_PART_ROWS` samples, `READERS` ranges at once in
+- SQLite: the plan's shards are read in ranges of about `SQLITE_PART_ROWS` samples, `READERS` ranges ahead in
   threads (SQLite runs without the GIL), each through a connection that maps the file into memory (up to
   SQLite's cap of 2 GB: the lookups of members and images cost half the CPU they cost through a 64 MB page cache;
   the mapped pages count in the process's resident size, though they are the kernel's file cache); the driver's
@@ -64,7 +64,10 @@ LICENSE_COLUMNS = ("treeoflife_id", "eol_content_id", "eol_page_id", "md5", "med
                    "eol_full_size_copy_url", "license_name", "copyright_owner", "license_link", "title")
 LICENSE_INTEGER_COLUMNS = {"eol_content_id", "eol_page_id"}
 NOT_PROVIDED = "not provided"
-READERS = 2  # SQLite ranges read at once (the machines have 2 cores; the writer is mostly C++ without the GIL)
+# SQLite ranges read ahead, each in its own thread, while the main thread joins the names and writes. One: on
+# the 2-core bench machine a second reader made the export slower (1M rows: 14.7 s against 13.1 s), its
+# conversions of rows to Arrow contending for the GIL with the first's.
+READERS = 1
 SQLITE_PART_ROWS = 200_000  # samples per range read by one SQLite thread
 SQLITE_MMAP_BYTES = 1 << 31  # SQLite caps it at 2 GB; the export's random lookups of images read the file there
 # PostgreSQL settings of the export's own connection: no JIT (it compiled per-row expressions for 20 % of the
