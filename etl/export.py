@@ -1,71 +1,311 @@
-"""The export stage: one row per written sample of a plan, from the `plan_samples` view, as CSV or Parquet.
+"""The export stage: one row per written sample of a plan, as CSV or Parquet — the rows of the `plan_samples` view.
 
 The columns are those of the published catalog.csv, plus the shard and the position in it; or, with
 `what="licenses"`, those of the published licenses.csv (each sample's license, owner and URLs, `not provided`
-for a text its collection did not give). Rows stream from the database in batches (a server-side cursor on
-PostgreSQL), so memory does not grow with the plan; they are read through the driver's own cursor, as plain
-tuples, and each batch becomes Arrow columns at once: at millions of rows, SQLAlchemy's row objects and
-per-value conversions were most of the export's time.
+for a text its collection did not give).
+
+A plan of 10M samples must export in under a minute (issue 18), so the catalog is read as `plan_samples` is
+composed rather than through it: the places and images (`samples` of etl/sql/export.sql, over the view
+`plan_members`), and the names once per taxon (the view `taxon_names`), joined here by taxon id; the split and
+shard path are the plan's and the shard's. Rows become Arrow columns as they arrive:
+- PostgreSQL: one query through the ADBC driver, which reads COPY's binary rows straight into Arrow. The query
+  asks for `position IS NOT NULL` (written samples; `written = 1` is a CASE the planner gives 0.5 % of the rows,
+  so it looked every sample's image up by index: 10 µs a row, the pages of `images` seldom in shared buffers),
+  so the planner hashes the plan's members against one scan of `images` (with parallel workers) and sorts.
+- SQLite: the plan's shards are read in ranges of about `SQLITE_PART_ROWS` samples, `READERS` ranges ahead in
+  threads (SQLite runs without the GIL), each through a connection that maps the file into memory (up to
+  SQLite's cap of 2 GB: the lookups of members and images cost half the CPU they cost through a 64 MB page cache;
+  the mapped pages count in the process's resident size, though they are the kernel's file cache); the driver's
+  row tuples become Arrow columns at once, and the ranges are written in order, so the file is the same
+  whatever the number of readers.
+Memory stays bounded by a few ranges of rows and the names of the taxa, not the plan. Parquet row groups are
+`BATCH` rows each (the last one the rest), however the rows arrived.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
-from collections.abc import Iterator, Sequence
+import itertools
+import queue
+import re
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 from etl.atomic import atomic_path, atomic_write
-from etl.errors import TolError
-from etl.plan import get_plan
+from etl.db import first_line
+from etl.errors import EnvironmentFault, TolError
+from etl.plan import Plan, get_plan
 from etl.progress import Progress
 from etl.resources import named_queries
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
 
 COLUMNS = ("split", "treeoflife_id", "eol_content_id", "eol_page_id", "bioscan_part", "bioscan_filename",
            "inat21_filename", "inat21_cls_name", "inat21_cls_num", "kingdom", "phylum", "class", "order",
            "family", "genus", "species", "common", "shard", "position")
 INTEGER_COLUMNS = {"eol_content_id", "eol_page_id", "bioscan_part", "inat21_cls_num", "position"}
-BATCH = 50_000
+NAME_COLUMNS = ("kingdom", "phylum", "class", "order", "family", "genus", "species", "common")
+SAMPLE_COLUMNS = ("shard_index", "position", "treeoflife_id", "eol_content_id", "eol_page_id", "bioscan_part",
+                  "bioscan_filename", "inat21_filename", "inat21_cls_name", "inat21_cls_num", "taxon_id")
+SAMPLE_INTEGER_COLUMNS = {"shard_index", "position", "eol_content_id", "eol_page_id", "bioscan_part",
+                          "inat21_cls_num", "taxon_id"}
+BATCH = 50_000  # rows per Parquet row group, and per fetch from SQLite
 WHAT = ("catalog", "licenses")
 LICENSE_COLUMNS = ("treeoflife_id", "eol_content_id", "eol_page_id", "md5", "medium_source_url",
                    "eol_full_size_copy_url", "license_name", "copyright_owner", "license_link", "title")
 LICENSE_INTEGER_COLUMNS = {"eol_content_id", "eol_page_id"}
 NOT_PROVIDED = "not provided"
+# SQLite ranges read ahead, each in its own thread, while the main thread joins the names and writes. One: on
+# the 2-core bench machine a second reader made the export slower (1M rows: 14.7 s against 13.1 s), its
+# conversions of rows to Arrow contending for the GIL with the first's.
+READERS = 1
+SQLITE_PART_ROWS = 200_000  # samples per range read by one SQLite thread
+SQLITE_MMAP_BYTES = 1 << 31  # SQLite caps it at 2 GB; the export's random lookups of images read the file there
+# PostgreSQL settings of the export's own connection: no JIT (it compiled per-row expressions for 20 % of the
+# time at 1M rows); parallel workers for the scans and the hash join whenever they can help (the sort above them
+# stays in one process).
+PG_SETTINGS = ("SET jit = off", "SET parallel_setup_cost = 0", "SET parallel_tuple_cost = 0")
 
 
-def _query() -> str:
-    selected = ", ".join('shard_path AS shard' if c == "shard" else f'"{c}"' for c in COLUMNS)
-    return (f"SELECT {selected} FROM plan_samples WHERE plan_name = :plan AND written = 1 "
-            "ORDER BY shard_index, position")
+def _schema(columns: Sequence[str], integers: set[str]) -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema([(c, pa.int64() if c in integers else pa.string()) for c in columns])
 
 
-def _filled(rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
-    """licenses.csv rows with `not provided` for every empty text (ids stay empty)."""
-    return [tuple(value if index in (1, 2) or value not in (None, "") else NOT_PROVIDED
-                  for index, value in enumerate(row)) for row in rows]
+def _query(name: str, **integers: int) -> str:
+    """Query `name` of etl/sql/export.sql with its `:name` integers written in (the ADBC driver reads through
+    COPY, which takes no parameters; an int is safe to write)."""
+    return re.sub(r":(\w+)\b", lambda m: str(int(integers[m.group(1)])), named_queries("sql/export.sql")[name])
 
 
-def _batches(connection: Connection, query: str, plan_name: str) -> Iterator[Sequence[Sequence[Any]]]:
-    """The rows of `query` (one `:plan` parameter) in batches of `BATCH` tuples, read through the driver's
-    cursor."""
-    raw: Any = connection.connection.dbapi_connection
-    if connection.dialect.name == "postgresql":
-        with raw.cursor() as setting:
-            # A millions-row export is index lookups per row: compiling them (JIT) cost 20 % at 1M rows.
-            setting.execute("SET LOCAL jit = off")
-        cursor = raw.cursor(name="tol_export")  # server-side: rows stream, nothing is held client-side
-        cursor.itersize = BATCH
-        cursor.execute(query.replace(":plan", "%(plan)s"), {"plan": plan_name})
-    else:
-        cursor = raw.cursor()
-        cursor.execute(query, {"plan": plan_name})
+# ---------------------------------------------------------------------------------------------- reading
+
+
+def _pg_batches(engine: Engine, sql: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """The rows of `sql` as record batches of `schema`, through the ADBC PostgreSQL driver (COPY, binary): the
+    query runs when the first batch is asked for."""
+    import adbc_driver_manager
+    import adbc_driver_postgresql.dbapi as adbc  # type: ignore[import-untyped]
+
+    url = engine.url.set(drivername="postgresql")
+    url = url.update_query_dict({"connect_timeout": "10", "application_name": "tol export", **url.query})
     try:
-        while rows := cursor.fetchmany(BATCH):
-            yield rows
+        with adbc.connect(url.render_as_string(hide_password=False)) as connection, connection.cursor() as cursor:
+            for setting in PG_SETTINGS:
+                cursor.execute(setting)
+            cursor.execute(sql)
+            for batch in cursor.fetch_record_batch():
+                yield _cast(batch, schema)
+    except adbc_driver_manager.Error as error:
+        where = engine.url.render_as_string(hide_password=True)
+        raise EnvironmentFault(f"export could not read the catalog at {where}: {first_line(error)}") from error
+
+
+def _sqlite_rows(raw: Any, sql: str, schema: pa.Schema) -> list[pa.RecordBatch]:
+    """All the rows of `sql` as record batches of `schema`, read through the sqlite3 connection `raw`."""
+    import pyarrow as pa
+
+    batches = []
+    cursor = raw.execute(sql)
+    rows_type = pa.struct(list(schema))
+    while rows := cursor.fetchmany(BATCH):
+        # Straight from the row tuples: transposing them into columns first cost more than this (and set the
+        # garbage collector scanning every tuple).
+        batches.append(pa.RecordBatch.from_struct_array(pa.array(rows, type=rows_type)))
+    return batches
+
+
+@contextlib.contextmanager
+def _mapped_connections(engine: Engine, count: int) -> Iterator[queue.Queue[Any]]:
+    """`count` sqlite3 connections of `engine` with the file mapped into memory, in a queue to take one from and
+    put it back: held for the whole export, so each maps the file once (a new mapping faults every page in
+    again)."""
+    free: queue.Queue[Any] = queue.Queue()
+    with contextlib.ExitStack() as stack:
+        for _ in range(count):
+            raw: Any = stack.enter_context(engine.connect()).connection.dbapi_connection
+            raw.execute(f"PRAGMA mmap_size = {SQLITE_MMAP_BYTES}")
+            stack.callback(raw.execute, "PRAGMA mmap_size = 0")
+            free.put(raw)
+        yield free
+
+
+def _sqlite_part(free: queue.Queue[Any], sql: str, schema: pa.Schema) -> list[pa.RecordBatch]:
+    """All the rows of `sql` as record batches of `schema`, read through a connection taken from `free`."""
+    raw = free.get()
+    try:
+        return _sqlite_rows(raw, sql, schema)
     finally:
-        cursor.close()
+        free.put(raw)
+
+
+def _in_order(parts: Sequence[Callable[[], list[pa.RecordBatch]]], readers: int) -> Iterator[pa.RecordBatch]:
+    """The batches of `parts` in their order, each part read whole in one of `readers` threads: at most `readers`
+    parts are read ahead of the one being consumed."""
+    with ThreadPoolExecutor(readers, thread_name_prefix="tol-export") as pool:
+        waiting: deque[Future[list[pa.RecordBatch]]] = deque(pool.submit(part) for part in parts[:readers])
+        following = iter(parts[readers:])
+        try:
+            while waiting:
+                batches = waiting.popleft().result()
+                part = next(following, None)
+                if part is not None:
+                    waiting.append(pool.submit(part))
+                yield from batches
+        finally:
+            for future in waiting:
+                future.cancel()
+
+
+def _ranges(shards: Sequence[tuple[int, int]], rows: int) -> list[tuple[int, int]]:
+    """Consecutive (first, last) shard-index ranges of `shards` ((index, planned samples), in index order) of
+    about `rows` planned samples each."""
+    ranges: list[tuple[int, int]] = []
+    first, count = None, 0
+    for index, planned in shards:
+        first = index if first is None else first
+        count += planned
+        if count >= rows:
+            ranges.append((first, index))
+            first, count = None, 0
+    if first is not None:
+        ranges.append((first, shards[-1][0]))
+    return ranges
+
+
+def _batches(engine: Engine, name: str, plan: Plan, shards: Sequence[tuple[int, int]],
+             schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """The rows of export query `name` for the whole plan, in order, as record batches of `schema`."""
+    if not shards:
+        return
+    if engine.dialect.name == "postgresql":
+        yield from _pg_batches(engine, _query(name, plan=plan.id, first=shards[0][0], last=shards[-1][0]), schema)
+        return
+    with _mapped_connections(engine, READERS) as free:
+        parts = [lambda sql=_query(name, plan=plan.id, first=first, last=last): _sqlite_part(free, sql, schema)
+                 for first, last in _ranges(shards, SQLITE_PART_ROWS)]
+        yield from _in_order(parts, READERS)
+
+
+def _table(engine: Engine, sql: str, schema: pa.Schema) -> pa.Table:
+    """The whole (small) result of `sql` as a table of `schema`."""
+    import pyarrow as pa
+
+    if engine.dialect.name == "postgresql":
+        return pa.Table.from_batches(list(_pg_batches(engine, sql, schema)), schema=schema)
+    with engine.connect() as connection:
+        return pa.Table.from_batches(_sqlite_rows(connection.connection.dbapi_connection, sql, schema), schema=schema)
+
+
+def _cast(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """`batch` with `schema`'s names and types (the driver gives int32 for INTEGER columns)."""
+    import pyarrow as pa
+
+    if batch.schema.equals(schema):
+        return batch
+    return pa.record_batch([column.cast(field.type) for column, field in zip(batch.columns, schema, strict=True)],
+                           schema=schema)
+
+
+# --------------------------------------------------------------------------------------------- assembly
+
+
+class _Lookup:
+    """Rows of a table found by an int64 key column with no nulls (taxon ids are 63-bit hashes: sorted and
+    searched, not indexed)."""
+
+    def __init__(self, keys: pa.Array | pa.ChunkedArray):
+        import numpy as np
+
+        values = np.asarray(keys.to_numpy(), dtype=np.int64) if len(keys) else np.zeros(0, dtype=np.int64)
+        self.order = np.argsort(values, kind="stable")
+        self.sorted = values[self.order]
+
+    def rows(self, keys: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """(row of each key found, whether each key was found); a null key is not found."""
+        import numpy as np
+        import pyarrow.compute as pc
+
+        wanted = np.asarray(pc.fill_null(keys, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+        if not len(self.sorted):
+            return np.zeros(0, dtype=np.int64), np.zeros(len(wanted), dtype=bool)
+        at = np.minimum(np.searchsorted(self.sorted, wanted), len(self.sorted) - 1)
+        found = self.sorted[at] == wanted
+        if keys.null_count:
+            found &= np.asarray(keys.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        return self.order[at[found]], found
+
+
+def _catalog_batches(engine: Engine, plan: Plan, shards: Sequence[tuple[int, str, int]],
+                     schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """The plan's catalog rows in `schema` (COLUMNS): the samples with their taxon's names, split and shard. The
+    names are read in a thread while the first samples are read."""
+    import pyarrow as pa
+
+    by_index = _Lookup(pa.array([index for index, _, _ in shards], type=pa.int64()))
+    paths = pa.array([path for _, path, _ in shards], type=pa.string())
+    samples = _batches(engine, "samples", plan, [(i, n) for i, _, n in shards],
+                       _schema(SAMPLE_COLUMNS, SAMPLE_INTEGER_COLUMNS))
+    with ThreadPoolExecutor(1, thread_name_prefix="tol-export-names") as pool:
+        reading = pool.submit(_table, engine, _query("names"), _schema(("taxon_id", *NAME_COLUMNS), {"taxon_id"}))
+        first = next(samples, None)
+        names = reading.result()
+    taxa = _Lookup(names["taxon_id"])
+    named = names.select(NAME_COLUMNS)
+    for batch in itertools.chain([] if first is None else [first], samples):
+        rows, found = taxa.rows(batch.column("taxon_id"))
+        if not found.all():  # a sample whose image lost its taxon is not in plan_samples (an inner join)
+            batch = batch.filter(pa.array(found))
+        if not batch.num_rows:
+            continue
+        shard_rows, _ = by_index.rows(batch.column("shard_index"))
+        columns = {"split": pa.repeat(pa.scalar(plan.split, pa.string()), batch.num_rows),
+                   "shard": paths.take(pa.array(shard_rows))}
+        taken = named.take(pa.array(rows))
+        columns.update({name: taken.column(name).combine_chunks() for name in NAME_COLUMNS})
+        columns.update({name: batch.column(name) for name in SAMPLE_COLUMNS})
+        yield pa.record_batch([columns[field.name] for field in schema], schema=schema)
+
+
+def _filled(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """licenses.csv rows with `not provided` for every empty text (ids stay empty)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = [pc.if_else(pc.or_kleene(pc.is_null(column), pc.equal(column, "")), NOT_PROVIDED, column)
+               if pa.types.is_string(column.type) else column for column in batch.columns]
+    return pa.record_batch(columns, schema=batch.schema)
+
+
+def _row_groups(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[pa.Table]:
+    """`batches` regrouped into tables of exactly `BATCH` rows (the last one the rest)."""
+    import pyarrow as pa
+
+    held: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        held.append(batch)
+        count += batch.num_rows
+        while count >= BATCH:
+            table = pa.Table.from_batches(held, schema=schema)
+            yield table.slice(0, BATCH)
+            rest = table.slice(BATCH)
+            held, count = rest.to_batches(), rest.num_rows
+    if count:
+        yield pa.Table.from_batches(held, schema=schema)
+
+
+# ----------------------------------------------------------------------------------------------- export
 
 
 def export(engine: Engine, plan_name: str, fmt: str, out: Path, *, progress: bool = False,
@@ -78,32 +318,32 @@ def export(engine: Engine, plan_name: str, fmt: str, out: Path, *, progress: boo
     if what not in WHAT:
         raise TolError(f"--what must be one of {', '.join(WHAT)}, not {what!r}")
     licenses = what == "licenses"
-    columns = LICENSE_COLUMNS if licenses else COLUMNS
-    integers = LICENSE_INTEGER_COLUMNS if licenses else INTEGER_COLUMNS
-    query = named_queries("sql/export.sql")["licenses"] if licenses else _query()
+    schema = _schema(*((LICENSE_COLUMNS, LICENSE_INTEGER_COLUMNS) if licenses else (COLUMNS, INTEGER_COLUMNS)))
+    with engine.connect() as connection:
+        shards = [(int(index), str(path), int(planned)) for index, path, planned
+                  in connection.execute(text(_query("shards", plan=plan.id)))]
+    batches: Iterator[pa.RecordBatch]
+    if licenses:
+        batches = (_filled(batch) for batch in
+                   _batches(engine, "licenses", plan, [(i, n) for i, _, n in shards], schema))
+    else:
+        batches = _catalog_batches(engine, plan, shards, schema)
     count = 0
-    with engine.connect() as connection, \
-            Progress(plan.n_samples, "rows", f"export {plan.name}", enabled=progress) as bar:
-        batches = (_filled(rows) if licenses else rows for rows in _batches(connection, query, plan.name))
+    with Progress(plan.n_samples, "rows", f"export {plan.name}", enabled=progress) as bar:
         if fmt == "csv":
             with atomic_write(out, "w", encoding="utf-8", newline="") as handle:
                 writer = csv.writer(handle, lineterminator="\n")
-                writer.writerow(columns)
-                for rows in batches:
-                    writer.writerows(("" if v is None else v for v in row) for row in rows)
-                    count += len(rows)
-                    bar.advance(len(rows))
+                writer.writerow(schema.names)
+                for batch in batches:
+                    writer.writerows(zip(*(column.to_pylist() for column in batch.columns), strict=True))
+                    count += batch.num_rows
+                    bar.advance(batch.num_rows)
         else:
-            import pyarrow as pa
             import pyarrow.parquet as pq
 
-            schema = pa.schema([(c, pa.int64() if c in integers else pa.string()) for c in columns])
             with atomic_path(out) as partial, pq.ParquetWriter(partial, schema) as writer:
-                for rows in batches:
-                    values = zip(*rows, strict=True)
-                    writer.write_batch(pa.record_batch([pa.array(column, type=field.type)
-                                                        for column, field in zip(values, schema, strict=True)],
-                                                       schema=schema))
-                    count += len(rows)
-                    bar.advance(len(rows))
+                for table in _row_groups(batches, schema):
+                    writer.write_table(table, row_group_size=BATCH)
+                    count += table.num_rows
+                    bar.advance(table.num_rows)
     return count

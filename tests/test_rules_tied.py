@@ -1,8 +1,9 @@
 """Rules stated twice, once in Python and once in SQL, tied together on every row of a realistic catalog.
 
 Display case and the caption's common name are computed by `etl.naming` for the tar members and by the
-views `image_names` and `plan_samples` for exports and queries. Both stay (the views let SQL users see what a
-sample shows without Python), so this test compares them row by row; changing one side alone fails here.
+views `taxon_names` (per taxon: what the export and `plan_samples` show) and `image_names` for exports and
+queries. Both stay (the views let SQL users see what a sample shows without Python), so this test compares
+them row by row; changing one side alone fails here.
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ def test_views_show_what_naming_computes(catalog_url, engine_of, sample_collecti
         named = connection.execute(text("""
             SELECT caption_common, common_name, scientific_name, taxonomic_name FROM image_names
             WHERE taxon_id IS NOT NULL""")).all()
+        per_taxon = connection.execute(text("""
+            SELECT n.kingdom, n.phylum, n."class", n."order", n.family, n.genus, n.species, n.common,
+                   t.kingdom, t.phylum, t."class", t."order", t.family, t.genus, t.species,
+                   t.common_name, t.scientific_name, t.taxonomic_name
+            FROM taxon_names AS n JOIN taxa AS t ON t.id = n.taxon_id""")).all()
     assert len(planned) > 500 and len(named) > 500
     shown_species_without_genus = 0
     for row in planned:
@@ -56,6 +62,11 @@ def test_views_show_what_naming_computes(catalog_url, engine_of, sample_collecti
         assert shown == naming.display(stored), stored
         assert row[7] == naming.common_or_fallback(common or "", scientific or "", taxonomic or "")
         shown_species_without_genus += bool(stored[6] and not stored[5])
+    # The export reads the names per taxon from `taxon_names` (plan_samples joins the same view).
+    assert len(per_taxon) > 50 and any(row[14] and not row[13] for row in per_taxon)
+    for row in per_taxon:
+        assert tuple(row[:7]) == naming.display(tuple(row[8:15])), row[8:15]
+        assert row[7] == naming.common_or_fallback(row[15] or "", row[16] or "", row[17] or "")
     for caption_common, common, scientific, taxonomic in named:
         assert caption_common == naming.common_or_fallback(common or "", scientific or "", taxonomic or "")
     assert shown_species_without_genus > 0

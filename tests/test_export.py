@@ -1,0 +1,171 @@
+"""`tol catalog export` against expectations computed here from the plan's tables, on both databases.
+
+The expected rows are built in Python from `shards`, `shard_members`, `image_errors`, `images` and `taxa` alone,
+with the display rules of `etl.naming` — not from the views the export reads — for a plan whose shards are
+marked done (one left pending), with failed images (later samples of their shard move up in the tar), and with
+images whose taxon is gone (their samples are not exported, as they are not in `plan_samples`). The catalog is
+checked as CSV and as Parquet (columns, types, values, order, row groups), and licenses.csv row by row; the
+Parquet file is the same, byte for byte, whether SQLite is read by one thread or several, in one range or many.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import text
+
+from etl import export, naming, provenance
+from tests.helpers import make_plan
+
+RANKS = ("kingdom", "phylum", "class", "order", "family", "genus", "species")
+
+
+@pytest.fixture
+def exported_plan(prepared_url, engine_of, tmp_path: Path):
+    """A plan of the prepared catalog with every shard done but the last (pending), two failed images in the
+    first shard and one in the second (plus an error outside any shard), one sample whose image lost its taxon
+    and one whose taxon id names no taxon; returns the engine and the plan."""
+    engine = engine_of(prepared_url)
+    plan = make_plan(engine, tmp_path / "out", per_shard=60)
+    assert plan.n_shards >= 4
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE shards SET state = 'done' WHERE plan_id = :p AND shard_index < :last"),
+                           {"p": plan.id, "last": plan.n_shards - 1})
+        members = connection.execute(text("""
+            SELECT sh.shard_index, sh.id, m.position, m.image_id FROM shards AS sh
+            JOIN shard_members AS m ON m.shard_id = sh.id WHERE sh.plan_id = :p
+            ORDER BY sh.shard_index, m.position"""), {"p": plan.id}).all()
+        by_shard: dict[int, list] = {}
+        for index, shard_id, position, image_id in members:
+            by_shard.setdefault(index, []).append((shard_id, position, image_id))
+        failed = [by_shard[0][3], by_shard[0][10], by_shard[1][0]]
+        for shard_id, _, image_id in failed:
+            connection.execute(text("INSERT INTO image_errors (image_id, shard_id, stage, reason) "
+                                    "VALUES (:i, :s, 'write', 'cannot decode')"), {"i": image_id, "s": shard_id})
+        connection.execute(text("INSERT INTO image_errors (image_id, shard_id, stage, reason) "
+                                "VALUES (:i, NULL, 'ingest', 'unreadable')"), {"i": by_shard[2][5][2]})
+        connection.execute(text("UPDATE images SET taxon_id = NULL WHERE id = :i"), {"i": by_shard[0][20][2]})
+        connection.execute(text("UPDATE images SET taxon_id = -1 WHERE id = :i"), {"i": by_shard[2][7][2]})
+    return engine, plan
+
+
+def expected_rows(engine, plan) -> list[dict]:
+    """The catalog rows of `plan`, computed from its tables with etl.naming's rules."""
+    with engine.connect() as connection:
+        shards = connection.execute(text(
+            "SELECT id, shard_index, path, state FROM shards WHERE plan_id = :p ORDER BY shard_index"),
+            {"p": plan.id}).all()
+        members = connection.execute(text(
+            "SELECT shard_id, position, image_id FROM shard_members ORDER BY shard_id, position")).all()
+        errors = connection.execute(text("SELECT shard_id, image_id FROM image_errors")).all()
+        images = {row[0]: row[1:] for row in connection.execute(text(
+            "SELECT id, eol_content_id, eol_page_id, bioscan_part, bioscan_filename, inat21_filename, "
+            "inat21_cls_name, inat21_cls_num, taxon_id FROM images"))}
+        taxa = {row[0]: row[1:] for row in connection.execute(text(
+            'SELECT id, kingdom, phylum, "class", "order", family, genus, species, common_name, scientific_name, '
+            "taxonomic_name FROM taxa"))}
+    rows = []
+    for shard_id, _index, path, state in shards:
+        if state != "done":
+            continue
+        slots = [(position, image_id) for s, position, image_id in members if s == shard_id]
+        failed = {image_id for s, image_id in errors if s == shard_id}
+        failed_slots = [position for position, image_id in slots if image_id in failed]
+        for position, image_id in slots:
+            if image_id in failed:
+                continue
+            *identity, taxon_id = images[image_id]
+            if taxon_id not in taxa:
+                continue
+            *ranks, common, scientific, taxonomic = taxa[taxon_id]
+            values = [plan.split, image_id, *identity, *naming.display(tuple(ranks)),
+                      naming.common_or_fallback(common, scientific, taxonomic), path,
+                      position - sum(1 for slot in failed_slots if slot < position)]
+            rows.append(dict(zip(export.COLUMNS, values, strict=True)))
+    return rows
+
+
+def test_catalog_csv_and_parquet(exported_plan, tmp_path: Path, monkeypatch):
+    engine, plan = exported_plan
+    expected = expected_rows(engine, plan)
+    with engine.connect() as connection:
+        in_done = connection.execute(text("SELECT SUM(n_planned) FROM shards WHERE plan_id = :p AND state = 'done'"),
+                                     {"p": plan.id}).scalar_one()
+    assert len({row["shard"] for row in expected}) == plan.n_shards - 1
+    assert len(expected) == in_done - 5  # three failed images, two without a taxon
+    assert [row["position"] for row in expected if row["shard"] == expected[0]["shard"]][:4] == [0, 1, 2, 3]
+
+    assert export.export(engine, plan.name, "csv", tmp_path / "c.csv") == len(expected)
+    with open(tmp_path / "c.csv", encoding="utf-8", newline="") as handle:
+        lines = list(csv.reader(handle))
+    assert lines[0] == list(export.COLUMNS)
+    assert lines[1:] == [["" if v is None else str(v) for v in row.values()] for row in expected]
+
+    monkeypatch.setattr(export, "BATCH", 70)  # row groups of 70 rows, whatever size the reads come in
+    assert export.export(engine, plan.name, "parquet", tmp_path / "c.parquet") == len(expected)
+    table = pq.read_table(tmp_path / "c.parquet")
+    assert table.schema == pa.schema([(c, pa.int64() if c in export.INTEGER_COLUMNS else pa.string())
+                                      for c in export.COLUMNS])
+    assert table.to_pylist() == expected
+    metadata = pq.ParquetFile(tmp_path / "c.parquet").metadata
+    sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    assert set(sizes[:-1]) == {70} and 0 < sizes[-1] <= 70
+
+    # The view composed of the same parts shows the same rows.
+    with engine.connect() as connection:
+        viewed = connection.execute(text(
+            f"SELECT {', '.join('shard_path' if c == 'shard' else f'{chr(34)}{c}{chr(34)}' for c in export.COLUMNS)} "
+            "FROM plan_samples WHERE plan_name = :p AND written = 1 ORDER BY shard_index, position"),
+            {"p": plan.name}).all()
+    assert [tuple(row.values()) for row in expected] == [tuple(row) for row in viewed]
+
+
+def test_licenses(exported_plan, sample_collection: Path, tmp_path: Path):
+    engine, plan = exported_plan
+    provenance.load(engine, {"eol_media_manifest": sample_collection / "eol" / "media_manifest",
+                             "inat21_annotations": sample_collection / "inat21" / "train.json"})
+    expected = expected_rows(engine, plan)
+    with engine.connect() as connection:
+        licenses = {row[0]: row[1:] for row in connection.execute(text(
+            "SELECT image_id, md5, source_url, copy_url, license_name, rights_holder, license_link, title "
+            "FROM image_licenses"))}
+    wanted = [[row["treeoflife_id"], "" if row["eol_content_id"] is None else str(row["eol_content_id"]),
+               "" if row["eol_page_id"] is None else str(row["eol_page_id"]),
+               *(value or export.NOT_PROVIDED for value in licenses[row["treeoflife_id"]])] for row in expected]
+    assert export.export(engine, plan.name, "csv", tmp_path / "l.csv", what="licenses") == len(expected)
+    with open(tmp_path / "l.csv", encoding="utf-8", newline="") as handle:
+        lines = list(csv.reader(handle))
+    assert lines[0] == list(export.LICENSE_COLUMNS) and lines[1:] == wanted
+    assert any(line[6] != export.NOT_PROVIDED for line in wanted)  # some license is known
+
+    assert export.export(engine, plan.name, "parquet", tmp_path / "l.parquet", what="licenses") == len(expected)
+    table = pq.read_table(tmp_path / "l.parquet")
+    assert table.schema.field("eol_page_id").type == pa.int64()
+    assert [[("" if v is None else str(v)) for v in row.values()] for row in table.to_pylist()] == wanted
+
+
+def test_sqlite_readers_and_ranges_make_the_same_file(prepared_sqlite_url, engine_of, tmp_path: Path,
+                                                      monkeypatch):
+    engine = engine_of(prepared_sqlite_url)
+    plan = make_plan(engine, tmp_path / "out", per_shard=40)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE shards SET state = 'done' WHERE plan_id = :p"), {"p": plan.id})
+    monkeypatch.setattr(export, "BATCH", 50)
+    files = []
+    for readers, part_rows in ((1, 10**9), (2, 90), (3, 1)):
+        monkeypatch.setattr(export, "READERS", readers)
+        monkeypatch.setattr(export, "SQLITE_PART_ROWS", part_rows)
+        files.append(tmp_path / f"c-{readers}.parquet")
+        assert export.export(engine, plan.name, "parquet", files[-1]) == plan.n_samples
+    assert files[0].read_bytes() == files[1].read_bytes() == files[2].read_bytes()
+
+
+def test_ranges_cover_the_shards_in_order():
+    shards = [(0, 40), (1, 40), (2, 40), (5, 10), (6, 70)]
+    assert export._ranges(shards, 80) == [(0, 1), (2, 6)]
+    assert export._ranges(shards, 1) == [(0, 0), (1, 1), (2, 2), (5, 5), (6, 6)]
+    assert export._ranges(shards, 10**6) == [(0, 6)]
