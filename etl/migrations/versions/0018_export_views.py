@@ -12,9 +12,9 @@ A later migration that rebuilds `shard_plans`, `shards` or `shard_members` in SQ
 `plan_samples` and `plan_members` first (and `taxa`: `taxon_names` too). The downgrade reinstalls plan_samples
 v3 and drops both views.
 
-Revision ID: 0015
-Revises: 0014
-Create Date: 2026-12-03
+Revision ID: 0018
+Revises: 0017
+Create Date: 2026-11-30
 """
 
 from collections.abc import Sequence
@@ -23,8 +23,8 @@ from alembic import op
 
 from etl.schema import create_view, drop_view
 
-revision: str = "0015"
-down_revision: str | None = "0014"
+revision: str = "0018"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
