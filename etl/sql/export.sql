@@ -28,7 +28,7 @@ SELECT shard_index, path, n_planned FROM shards WHERE plan_id = :plan ORDER BY s
 -- name: licenses
 -- licenses.csv: one row per written sample of a plan with the release's columns (§6.5 of the sources spec),
 -- for every source (EOL ids empty for the others): the samples of `plan_samples` (the inner join with
--- `taxon_names` leaves out, as there, a sample whose image has no taxon any more), by the plan's id.
+-- `taxon_names` leaves out, as there, a sample whose image has no taxon any more), read as `samples` is.
 SELECT i.id AS treeoflife_id, i.eol_content_id, i.eol_page_id, l.md5, l.source_url AS medium_source_url,
        l.copy_url AS eol_full_size_copy_url, l.license_name, l.rights_holder AS copyright_owner, l.license_link,
        l.title
