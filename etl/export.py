@@ -254,7 +254,9 @@ def _catalog_batches(engine: Engine, plan: Plan, shards: Sequence[tuple[int, str
     names are read in a thread while the first samples are read."""
     import pyarrow as pa
 
-    by_index = _Lookup(pa.array([index for index, _, _ in shards], type=pa.int64()))
+    # A plan's shards are numbered 0 to n - 1 (`plan.SHARD_NAME`), so a sample's shard index is its shard's row.
+    if [index for index, _, _ in shards] != list(range(len(shards))):
+        raise RuntimeError(f"plan {plan.name}: shard indexes are not 0 to {len(shards) - 1}")
     paths = pa.array([path for _, path, _ in shards], type=pa.string())
     samples = _batches(engine, "samples", plan, [(i, n) for i, _, n in shards],
                        _schema(SAMPLE_COLUMNS, SAMPLE_INTEGER_COLUMNS))
@@ -270,9 +272,8 @@ def _catalog_batches(engine: Engine, plan: Plan, shards: Sequence[tuple[int, str
             batch = batch.filter(pa.array(found))
         if not batch.num_rows:
             continue
-        shard_rows, _ = by_index.rows(batch.column("shard_index"))
         columns = {"split": pa.repeat(pa.scalar(plan.split, pa.string()), batch.num_rows),
-                   "shard": paths.take(pa.array(shard_rows))}
+                   "shard": paths.take(batch.column("shard_index"))}
         taken = named.take(pa.array(rows))
         columns.update({name: taken.column(name).combine_chunks() for name in NAME_COLUMNS})
         columns.update({name: batch.column(name) for name in SAMPLE_COLUMNS})

@@ -172,7 +172,7 @@ class TimedCalls:
 
     Each thread has its own pair of queues (calls in, outcomes out), so a thread given up on that returns late
     puts its outcome where no one looks. A call costs two queue operations and no lock or event of its own:
-    the writer makes one per image."""
+    the writer makes one per shard (and one more after each image that stalled)."""
 
     def __init__(self) -> None:
         self.last_beat = time.monotonic()
