@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import operator
 import tarfile
 from typing import BinaryIO, NamedTuple
 
@@ -255,18 +256,35 @@ _TAXON_JSON_KEYS = frozenset({*naming.RANK_NAMES, "scientific_name", "taxonomic_
 _JSON_KEYS = tuple(sorted([*JSON_STRING_FIELDS, "class_index"]))
 _TAXON_SLICE = slice(SampleRecord._fields.index("kingdom"), SampleRecord._fields.index("class_index_species") + 1)
 _ENCODE_STRING = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) quotes strings with
-_MAX_TAXA = 1024  # laid-out taxa kept (about 12 KB each), dropped all at once when full
+# Each key as it opens its value in the `json` member: `{"key":` for the first, `,"key":` for the others.
+_JSON_KEY_TEXTS = tuple(("," if index else "{") + _ENCODE_STRING(key) + ":" for index, key in enumerate(_JSON_KEYS))
+# Laid-out taxa kept, the oldest dropped first. A taxon holds its members' header stretches and `json` text
+# (about 3 KB; the caption bytes are `_caption_members`' own), and laying one out costs about twice a sample
+# of a taxon kept, so a plan whose taxa rarely recur within a worker's span loses little.
+_MAX_TAXA = 2048
+_HEADER_TAIL = _TEMPLATE[_CHECKSUM + 8:]  # a member header after its checksum: the same in every member
+_NAME_TAIL = _TEMPLATE[_NAME_FIELD:_SIZE]  # mode, owner and group: between the name and the size
+_MTIME = _TEMPLATE[_SIZE + 12:_CHECKSUM]  # between the size and the checksum
+
+
+@functools.lru_cache(maxsize=16384)
+def _size_part(size: int) -> tuple[bytes, int]:
+    """A member header's size field and what follows it up to the checksum, and what the size adds to the
+    header's checksum beyond the template's (`member_header`'s arithmetic)."""
+    size_field = b"%011o\0" % size
+    return size_field + _MTIME, sum(size_field) - _ZERO_SIZE_SUM
 
 
 class _FixedMember(NamedTuple):
     """A member whose data is the taxon's (a caption, `txt`), laid out for keys of one length: the header after
-    the name up to its checksum, the checksum without the name's bytes, and the rest of the header with the
-    data and its padding."""
+    the key up to its checksum, and the checksum without the key's bytes; then the data and its padding (the
+    header's tail, after the checksum, is `_HEADER_TAIL`)."""
 
     extension: str
     middle: bytes
     checksum_base: int
-    rest: bytes
+    data: bytes
+    padding: bytes
     size: int
     span: int  # the data and its padding
 
@@ -284,106 +302,131 @@ def _json_text(value: object) -> str:
     return _ENCODE_STRING(value) if type(value) is str else json.dumps(value, ensure_ascii=False)
 
 
+def _int_list(values: list[int]) -> str:
+    """`json.dumps(values, separators=(",", ":"))` for the class indices (a list of ints), without making an
+    encoder for each taxon."""
+    if all(type(value) is int for value in values):
+        return "[" + ",".join(map(str, values)) + "]"
+    return json.dumps(values, separators=(",", ":"))
+
+
 # How a sample's own `json` values are taken from its record, as `json_record` takes them: the source
 # identities as text ("" for None), the license key or "unknown", the rest as they are.
 _AS_TEXT = frozenset({"eol_content_id", "eol_page_id", "bioscan_part", "bioscan_filename", "inat21_filename",
                       "inat21_cls_name", "inat21_cls_num"})
-_RECORD_FIELD = {"treeoflife_id": "image_id"}
+_RECORD_FIELD = {"treeoflife_id": "image_id", "license": "license_key"}
+_AS_IS, _TEXT, _LICENSE = 0, 1, 2  # how an own value is turned into its `json` value
 
 
 class SampleLayout:
     """Lays out a plan's samples byte for byte as `sample_members`, `SampleTarWriter.write` and `idx_line` do,
     with the work that is the same for every sample of a taxon done once per taxon: the captions, their
-    member headers (all but the name and checksum), and the `json` member's taxon fields. A sample is then its
+    member headers (all but the key and checksum), and the `json` member's taxon fields. A sample is then its
     key, its JPEG and its own `json` values, joined and hashed at once.
 
     Keys that are not ASCII, or too long for a ustar name, take the general path (`write_general`)."""
 
     def __init__(self, txt_field: str, caption_case: str) -> None:
         self.txt_field, self.caption_case = txt_field, caption_case
+        self._txt_source = caption_extension(f"{txt_field}.txt", caption_case)
         self._taxa: dict[tuple[object, ...], _TaxonLayout] = {}
-        self._own_keys = [key for key in _JSON_KEYS if key not in _TAXON_JSON_KEYS]
+        # A member's name after the key, its padding and the header up to the size, by (extension, key length),
+        # with the checksum's template part and the extension's bytes.
+        self._heads: dict[tuple[str, int], tuple[bytes, int]] = {}
+        own_keys = [key for key in _JSON_KEYS if key not in _TAXON_JSON_KEYS]
+        self._own_values = operator.attrgetter(*(_RECORD_FIELD.get(key, key) for key in own_keys))
+        self._own_kinds = tuple(_LICENSE if key == "license" else _TEXT if key in _AS_TEXT else _AS_IS
+                                for key in own_keys)
         self._longest = max(len(caption_extension(field, caption_case).encode("utf-8"))
                             for field in (*naming.CAPTION_FIELDS, "jpg", "json", "txt"))
+
+    def _head(self, extension: str, stem_length: int) -> tuple[bytes, int]:
+        head = self._heads.get((extension, stem_length))
+        if head is None:
+            name = extension.encode("utf-8")
+            head = self._heads[(extension, stem_length)] = (
+                name + _PADDING[_NAME_FIELD - stem_length - len(name)] + _NAME_TAIL, _TEMPLATE_SUM + sum(name))
+        return head
 
     def _taxon(self, record: SampleRecord, stem_length: int) -> _TaxonLayout:
         captions, common = _caption_members(record.scientific_name, record.taxonomic_name, record.tagged_name,
                                             record.common_name, self.caption_case)
-        members = dict(captions)
-        members["txt"] = members[caption_extension(f"{self.txt_field}.txt", self.caption_case)]
-        members["jpg"] = members["json"] = b""
+        members: dict[str, bytes] = {**captions, "txt": captions[self._txt_source], "jpg": b"", "json": b""}
         laid: list[_FixedMember | str] = []
         for extension in sorted(members):
-            if extension in ("jpg", "json"):
+            if extension == "jpg" or extension == "json":
                 laid.append(extension)
                 continue
             data = members[extension]
-            name, size = extension.encode("utf-8"), len(data)
-            # `member_header`'s template arithmetic, with the key's bytes left out of the name and its sum.
-            size_field = b"%011o\0" % size
-            middle = b"".join((name, _PADDING[_NAME_FIELD - stem_length - len(name)], _TEMPLATE[_NAME_FIELD:_SIZE],
-                               size_field, _TEMPLATE[_SIZE + 12:_CHECKSUM]))
+            size = len(data)
+            head, head_sum = self._head(extension, stem_length)
+            size_part, size_sum = _size_part(size)
             padding = _PADDING[-size % tarfile.BLOCKSIZE]
-            base = _TEMPLATE_SUM - _ZERO_SIZE_SUM + sum(name) + sum(size_field)
-            laid.append(_FixedMember(extension, middle, base, _TEMPLATE[_CHECKSUM + 8:] + data + padding, size,
+            laid.append(_FixedMember(extension, head + size_part, head_sum + size_sum, data, padding, size,
                                      size + len(padding)))
-        taxon_values = {**dict(zip(naming.RANK_NAMES, naming.display(record.ranks), strict=True)),
+        ranks = naming.display(record.ranks)
+        taxon_values = {**dict(zip(naming.RANK_NAMES, ranks, strict=True)),
                         "scientific_name": record.scientific_name, "taxonomic_name": record.taxonomic_name,
                         "common": common}
-        parts, text = [], "{"
-        for key in _JSON_KEYS:
-            text += ("" if text == "{" else ",") + _ENCODE_STRING(key) + ":"
+        parts, text = [], []
+        for key, key_text in zip(_JSON_KEYS, _JSON_KEY_TEXTS):  # noqa: B905
+            text.append(key_text)
             if key == "class_index":
-                text += json.dumps(record.class_indices, separators=(",", ":"))
+                text.append(_int_list(record.class_indices))
             elif key in _TAXON_JSON_KEYS:
-                text += _json_text(taxon_values[key])
+                text.append(_json_text(taxon_values[key]))
             else:
-                parts.append(text)
-                text = ""
-        parts.append(text + "}")
+                parts.append("".join(text))
+                text = []
+        text.append("}")
+        parts.append("".join(text))
         return _TaxonLayout(tuple(laid), tuple(parts))
 
     def json_member(self, record: SampleRecord, layout: _TaxonLayout) -> bytes:
         """The sample's `json` member from its taxon's stretches and its own values."""
         parts = layout.json_parts
         pieces = [parts[0]]
-        for index, key in enumerate(self._own_keys, 1):
-            if key == "license":
-                value: object = record.license_key or UNKNOWN_LICENSE
-            else:
-                value = getattr(record, _RECORD_FIELD.get(key, key))
-                if key in _AS_TEXT:
-                    value = _text(value)
-            pieces += (_json_text(value), parts[index])
+        for value, kind, part in zip(self._own_values(record), self._own_kinds, parts[1:]):  # noqa: B905
+            if kind == _TEXT:
+                value = "" if value is None else str(value)
+            elif kind == _LICENSE:
+                value = value or UNKNOWN_LICENSE
+            pieces += (_ENCODE_STRING(value) if type(value) is str else json.dumps(value, ensure_ascii=False), part)
         return "".join(pieces).encode("utf-8")
 
     def write(self, stream: HashingFile, record: SampleRecord, jpeg: bytes) -> str:
         """Write one sample to `stream`; returns its `.idx` line."""
         key = record.image_id
         stem = key.encode("utf-8") + b"."
-        if not stem.isascii() or len(stem) + self._longest > _NAME_FIELD or len(jpeg) >= 8**11:
+        stem_length = len(stem)
+        if not stem.isascii() or stem_length + self._longest > _NAME_FIELD or len(jpeg) >= 8**11:
             return self.write_general(stream, record, jpeg)
-        taxon = record[_TAXON_SLICE]
-        layout = self._taxa.get((taxon, len(stem)))
+        taxa = self._taxa
+        taxon = (record[_TAXON_SLICE], stem_length)
+        layout = taxa.get(taxon)
         if layout is None:
-            if len(self._taxa) >= _MAX_TAXA:
-                self._taxa.clear()
-            layout = self._taxa[(taxon, len(stem))] = self._taxon(record, len(stem))
+            if len(taxa) >= _MAX_TAXA:
+                del taxa[next(iter(taxa))]  # the oldest
+            layout = taxa[taxon] = self._taxon(record, stem_length)
         stem_sum = sum(stem)
         parts: list[bytes] = []
         lines: list[str] = []
         offset = stream.tell()
         for member in layout.members:
             offset += tarfile.BLOCKSIZE
-            if isinstance(member, _FixedMember):
-                parts += (stem, member.middle, b"%06o\0 " % (member.checksum_base + stem_sum), member.rest)
+            if type(member) is _FixedMember:
+                parts += (stem, member.middle, b"%06o\0 " % (member.checksum_base + stem_sum), _HEADER_TAIL,
+                          member.data, member.padding)
                 lines.append(f"{member.extension} {offset} {member.size} {key}.{member.extension}")
                 offset += member.span
                 continue
             data = jpeg if member == "jpg" else self.json_member(record, layout)
             size = len(data)
             padding = -size % tarfile.BLOCKSIZE
-            parts += (member_header(stem + member.encode("ascii"), size), data, _PADDING[padding])
+            head, head_sum = self._head(member, stem_length)
+            size_part, size_sum = _size_part(size)
+            parts += (stem, head, size_part, b"%06o\0 " % (head_sum + size_sum + stem_sum), _HEADER_TAIL, data,
+                      _PADDING[padding])
             lines.append(f"{member} {offset} {size} {key}.{member}")
             offset += size + padding
         stream.write(b"".join(parts))
