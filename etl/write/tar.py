@@ -414,7 +414,7 @@ class SampleLayout:
         offset = stream.tell()
         for member in layout.members:
             offset += tarfile.BLOCKSIZE
-            if type(member) is _FixedMember:
+            if not isinstance(member, str):
                 parts += (stem, member.middle, b"%06o\0 " % (member.checksum_base + stem_sum), _HEADER_TAIL,
                           member.data, member.padding)
                 lines.append(f"{member.extension} {offset} {member.size} {key}.{member.extension}")
