@@ -61,7 +61,7 @@ from etl.reader import ImageReader, source_roots  # noqa: E402
 from etl.write.queue import ShardQueue  # noqa: E402
 from etl.write.worker import WorkerContext, claim_and_write  # noqa: E402
 
-OUT = ROOT / "bench" / "out"
+OUT = (ROOT / "bench" / "out").resolve()  # a link to collections kept elsewhere: the plan names their real path
 SIZE = 224
 QUALITY = 95
 KINDS = ("tol", "pillow", "opencv", "simplejpeg")
