@@ -258,8 +258,8 @@ _TAXON_SLICE = slice(SampleRecord._fields.index("kingdom"), SampleRecord._fields
 _ENCODE_STRING = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) quotes strings with
 # Each key as it opens its value in the `json` member: `{"key":` for the first, `,"key":` for the others.
 _JSON_KEY_TEXTS = tuple(("," if index else "{") + _ENCODE_STRING(key) + ":" for index, key in enumerate(_JSON_KEYS))
-# Laid-out taxa kept, the oldest dropped first. A taxon holds its members' header stretches and `json` text
-# (about 3 KB; the caption bytes are `_caption_members`' own), and laying one out costs about twice a sample
+# Laid-out taxa kept, the oldest dropped first: about 6 KB each (header stretches, `json` text; the caption
+# bytes are shared with `_caption_members`' cache), 12 MB in all. Laying a taxon out costs about twice a sample
 # of a taxon kept, so a plan whose taxa rarely recur within a worker's span loses little.
 _MAX_TAXA = 2048
 _HEADER_TAIL = _TEMPLATE[_CHECKSUM + 8:]  # a member header after its checksum: the same in every member
