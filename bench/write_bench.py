@@ -166,7 +166,7 @@ def _centre(pixels):  # numpy array, height × width × 3: the centred square
 
 def pillow_loop(data: bytes) -> bytes:
     """Pillow: open → draft → RGB → crop → BICUBIC → JPEG."""
-    image = Image.open(io.BytesIO(data))
+    image: Image.Image = Image.open(io.BytesIO(data))
     if image.format == "JPEG":
         image.draft("RGB", _needed(*image.size))
     image = ImageOps.fit(image.convert("RGB"), (SIZE, SIZE), Image.Resampling.BICUBIC)

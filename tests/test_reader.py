@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import multiprocessing
+import os
 import random
 import tarfile
 from pathlib import Path
@@ -14,7 +15,8 @@ import pytest
 
 from etl import config
 from etl.errors import TolError
-from etl.reader import ImageReader
+from etl.reader import ImageReader, read_regular_file
+from etl.sources.common import NotRegularFile
 from etl.sources.eol_archives import EOL_ACCESS, restage
 
 
@@ -94,3 +96,23 @@ def test_eol_access_setting_is_checked():
         config.resolve({}, {"TOL_EOL_ACCESS": "fast"})
     with pytest.raises(TolError, match="eol_access must be one of"):
         ImageReader({}, Path("."), {"eol_access": "fast"})
+
+
+def test_plain_files_read_whole_and_only_regular_ones(tmp_path: Path):
+    (tmp_path / "c").mkdir()
+    data = random.Random(2).randbytes(70_000)
+    (tmp_path / "c" / "x.jpg").write_bytes(data)
+    (tmp_path / "c" / "empty.jpg").write_bytes(b"")
+    os.mkfifo(tmp_path / "c" / "fifo.jpg")
+    reader = ImageReader({"inat21": tmp_path}, tmp_path / "cache")
+    for _ in range(2):  # the first read opens the source's store, the next ones read the file directly
+        assert reader.read("inat21", "c/x.jpg", None, len(data)) == data
+        assert reader.read("inat21", "c/empty.jpg", None, 0) == b""
+        with pytest.raises(NotRegularFile, match="FIFO"):
+            reader.read("inat21", "c/fifo.jpg", None, 0)
+        with pytest.raises(NotRegularFile, match="folder"):
+            reader.read("inat21", "c", None, 0)
+        with pytest.raises(FileNotFoundError):
+            reader.read("inat21", "c/gone.jpg", None, 10)
+    reader.close()
+    assert read_regular_file(str(tmp_path / "c" / "x.jpg")) == data

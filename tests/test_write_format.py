@@ -156,3 +156,21 @@ def test_the_writers_layout_gives_the_general_paths_bytes(txt_field: str, captio
     assert (owl_json["common"], owl_json["license"], owl_json["license_name"], owl_json["rights_holder"],
             owl_json["eol_page_id"], owl_json["species"], owl_json["class_index"]) == (
         'Chouette "effraie" \\ é\u2028', "cc0", None, "Zoë", "0", "alba", [0, 1, 2, 3, 4, 5, 9])
+
+
+def test_layouts_kept_are_bounded_and_a_taxon_laid_out_again_gives_the_same_bytes(monkeypatch):
+    import etl.write.tar as tar
+
+    monkeypatch.setattr(tar, "_MAX_TAXA", 2)
+    taxa = [RECORD._replace(image_id=f"k-{n}", species=f"corax{n}", scientific_name=f"Corvus corax{n}",
+                            class_index_species=10 + n) for n in range(4)]
+    records = [*taxa, taxa[0]._replace(image_id="k-again"), taxa[3]._replace(image_id="k-last")]
+    jpegs = [bytes([n]) * (200 + 97 * n) for n in range(len(records))]
+    expected, expected_lines = _general(records, "taxonTag_com", "original", jpegs)
+    buffer = io.BytesIO()
+    stream = HashingFile(buffer)
+    layout = SampleLayout("taxonTag_com", "original")
+    lines = [layout.write(stream, r, j) for r, j in zip(records, jpegs, strict=True)]
+    SampleTarWriter(stream).close()
+    assert buffer.getvalue() == expected and lines == expected_lines
+    assert len(layout._taxa) == 2  # the two laid out last: taxa[0] again, then taxa[3]
