@@ -11,15 +11,19 @@ shard path are the plan's and the shard's. Rows become Arrow columns as they arr
 - PostgreSQL: one query through the ADBC driver, which reads COPY's binary rows straight into Arrow. Looking
   each sample's image up by index costs 10 µs a row (the pages of `images` seldom in shared buffers), so the
   export's connection turns nested loops off (see PG_SETTINGS): the plan's members are hashed against one scan
-  of `images`, with parallel workers, and sorted once.
+  of `images`, with parallel workers, and sorted once. (The plan can be read in ranges of shards, each range's
+  query started while the one before is read, `PG_PART_ROWS`: each range scans `images` again, which at 1M
+  images cost a second of server CPU a range for no gain in time, so the whole plan is one range.)
 - SQLite: the plan's shards are read in ranges of about `SQLITE_PART_ROWS` samples, `READERS` ranges ahead in
-  threads (SQLite runs without the GIL), each through a connection that maps the file into memory (up to
-  SQLite's cap of 2 GB: the lookups of members and images cost half the CPU they cost through a 64 MB page cache;
-  the mapped pages count in the process's resident size, though they are the kernel's file cache); the driver's
-  row tuples become Arrow columns at once, and the ranges are written in order, so the file is the same
-  whatever the number of readers.
+  threads, through the ADBC SQLite driver, which steps the query and builds the Arrow columns in C without the
+  GIL (`samples_sqlite`: a range's members in image-id order, put back in tar order in Arrow). Each connection
+  maps the file into memory (up to SQLite's cap of 2 GB: the lookups of members and images cost half the CPU
+  they cost through a 64 MB page cache; the mapped pages count in the process's resident size, though they are
+  the kernel's file cache), with a page cache for the rest of a larger file. The ranges are written in order,
+  so the file is the same whatever the number of readers.
 Memory stays bounded by a few ranges of rows and the names of the taxa, not the plan. Parquet row groups are
-`BATCH` rows each (the last one the rest), however the rows arrived.
+`BATCH` rows each (the last one the rest), however the rows arrived, encoded and compressed in a thread of their
+own while the next are assembled.
 """
 
 from __future__ import annotations
@@ -65,22 +69,27 @@ LICENSE_COLUMNS = ("treeoflife_id", "eol_content_id", "eol_page_id", "md5", "med
                    "eol_full_size_copy_url", "license_name", "copyright_owner", "license_link", "title")
 LICENSE_INTEGER_COLUMNS = {"eol_content_id", "eol_page_id"}
 NOT_PROVIDED = "not provided"
-# SQLite ranges read ahead, each in its own thread, while the main thread joins the names and writes. One: on
-# the 2-core bench machine a second reader made the export slower (1M rows: 14.7 s against 13.1 s), its
-# conversions of rows to Arrow contending for the GIL with the first's.
-READERS = 1
+# SQLite ranges read ahead, each in its own thread, while the main thread joins the names and another writes.
+# Two: the driver reads without the GIL, and the reading (three b-tree lookups a row) is most of the export's
+# CPU at 10M images (reader alone 120-147 s of CPU, against some 30 s for the names and Parquet). With rows
+# converted by Python (before the ADBC driver) a second reader had made the export slower.
+READERS = 2
 WRITES_AHEAD = 2  # Parquet row groups assembled ahead of the one being written
 # Catalog columns written with a dictionary: those with few values in a row group. The others (ids, file names)
 # have nearly one per row, where the encoder would build a dictionary only to fall back to plain pages.
 DICTIONARY_COLUMNS = {"split", "bioscan_part", "inat21_cls_name", "inat21_cls_num", *NAME_COLUMNS, "shard"}
 SQLITE_PART_ROWS = 200_000  # samples per range read by one SQLite thread
 SQLITE_MMAP_BYTES = 1 << 31  # SQLite caps it at 2 GB; the export's random lookups of images read the file there
+# Pages of a catalog larger than the mapping (4.5 GB at 10M images) are read into the page cache: one as large
+# as that part of the file kept the reader's CPU at 10M at 123 s instead of 147 s (the default 2 MB cache). It
+# fills only as pages past the mapping are read (none at 1M images).
+SQLITE_CACHE_KB = 1_500_000
 SQLITE_BATCH_ROWS_OPTION = "adbc.sqlite.query.batch_rows"  # rows per batch of the ADBC SQLite driver
 # PostgreSQL settings of the export's own connection: no JIT (it compiled per-row expressions for 20 % of the
 # time at 1M rows); no nested loops, whatever the statistics say (with `shards` not analysed since the claims,
 # the planner expected one shard and looked each of 2.85M samples up by index: 49 s instead of 13 s); and
 # parallel workers for the scans and the hash join wherever they can help (the sort above them is the leader's).
-PG_PART_ROWS = 2_000_000  # samples per range of shards read by one PostgreSQL query
+PG_PART_ROWS = 10**12  # samples per range of shards read by one PostgreSQL query: the whole plan (see below)
 PG_AHEAD = 1  # PostgreSQL ranges started (queried) ahead of the one being read
 PG_SETTINGS = ("SET jit = off", "SET enable_nestloop = off", "SET parallel_setup_cost = 0",
                "SET parallel_tuple_cost = 0")
@@ -163,21 +172,29 @@ def _mapped_connections(engine: Engine, count: int) -> Iterator[queue.Queue[Any]
             connection = stack.enter_context(contextlib.closing(adbc_sqlite.connect(uri)))
             with connection.cursor() as cursor:
                 for pragma in (f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}",
-                               f"PRAGMA mmap_size = {SQLITE_MMAP_BYTES}"):
+                               f"PRAGMA mmap_size = {SQLITE_MMAP_BYTES}",
+                               f"PRAGMA cache_size = -{SQLITE_CACHE_KB}"):
                     cursor.execute(pragma)
                     cursor.fetchall()
             free.put(connection)
         yield free
 
 
-def _sqlite_part(free: queue.Queue[Any], sql: str, rows_at_most: int, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+def _sqlite_part(free: queue.Queue[Any], sql: str, rows_at_most: int, schema: pa.Schema,
+                 unordered: bool) -> Iterator[pa.RecordBatch]:
     """The rows of `sql` (at most `rows_at_most`) as record batches of `schema`, read whole through a connection
-    taken from `free` when the first is asked for."""
+    taken from `free` when the first is asked for. An `unordered` query gives its rows in any order with a last
+    column `planned_position`: they are put in tar order here (by shard, then slot: a sample's place)."""
+    import pyarrow as pa
+
+    read_schema = schema.append(pa.field("planned_position", pa.int64())) if unordered else schema
     connection = free.get()
     try:
-        batch = _sqlite_arrow(connection, sql, rows_at_most, schema)
+        batch = _sqlite_arrow(connection, sql, rows_at_most, read_schema)
     finally:
         free.put(connection)
+    if unordered:
+        batch = batch.sort_by([("shard_index", "ascending"), ("planned_position", "ascending")]).select(schema.names)
     yield batch
 
 
@@ -251,9 +268,11 @@ def _batches(engine: Engine, name: str, plan: Plan, shards: Sequence[tuple[int, 
                  for first, last in _ranges(shards, PG_PART_ROWS)]
         yield from _in_order(parts, PG_AHEAD)
         return
+    unordered = f"{name}_sqlite" in named_queries("sql/export.sql")  # see `samples_sqlite`
     with _mapped_connections(engine, READERS) as free:
         parts = [functools.partial(_sqlite_part, free, sql(first, last),
-                                   sum(n for index, n in planned.items() if first <= index <= last), schema)
+                                   sum(n for index, n in planned.items() if first <= index <= last), schema,
+                                   unordered)
                  for first, last in _ranges(shards, SQLITE_PART_ROWS)]
         yield from _in_order(parts, READERS)
 
