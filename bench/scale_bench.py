@@ -105,11 +105,15 @@ def run_stage(stage: str, url: str, images: int, taxa: int, dh_rows: int, workdi
                 "SELECT split, COUNT(*) FROM image_splits WHERE split_name = 'scale' GROUP BY split")).all())}
     elif stage == "exclusions":
         seen, unseen = Path(workdir) / "seen.json", Path(workdir) / "unseen.json"
-        with engine.connect() as connection:  # entries shaped like the real lists: 4,000 images, 400 species
+        # Entries shaped like the real lists: 4,000 images, 400 species; ordered, so that both databases exclude the
+        # same images and their plans hold the same members.
+        with engine.connect() as connection:
             members = [m for (m,) in connection.execute(text(
-                "SELECT member FROM images WHERE source = 'eol' AND eol_content_id % 997 = 0 LIMIT 4000"))]
+                "SELECT member FROM images WHERE source = 'eol' AND eol_content_id % 997 = 0 "
+                "ORDER BY member LIMIT 4000"))]
             species = connection.execute(text(
-                "SELECT genus, species FROM taxa WHERE species <> '' AND genus <> '' AND id % 101 = 0 LIMIT 400"))
+                "SELECT genus, species FROM taxa WHERE species <> '' AND genus <> '' AND id % 101 = 0 "
+                "ORDER BY id LIMIT 400"))
             keys = [f"Animalia-P-C-O-F-{genus.capitalize()}-{epithet}" for genus, epithet in species]
         seen.write_text(json.dumps({"Seen species": [f"/data/rare/{m}" for m in members]}))
         unseen.write_text(json.dumps({key: [] for key in keys}))
