@@ -69,7 +69,9 @@ def _group_of(nodeid: str) -> str | None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     """With --dist loadgroup, send the tests of each group of `_group_of` to one worker, in order (and those of any
-    xdist_group mark, as xdist does)."""
+    xdist_group mark, as xdist does). Groups are chosen here, by test id, rather than by xdist_group marks: xdist
+    3.8 carries a mark to the controller as an "@group" suffix it writes into the item's private id, which pytest
+    9.2 no longer reads, so marked tests were silently spread over all workers."""
     if config.getvalue("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadGroupScheduling
