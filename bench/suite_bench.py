@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -60,6 +61,16 @@ def checkout(rev: str, workdir: Path) -> Path:
     print(f"bootstrapping {rev} ({sha[:12]}) in {tree} …", flush=True)
     subprocess.run(["scripts/bootstrap"], cwd=tree, check=True, stdout=subprocess.DEVNULL)
     return tree
+
+
+def pytest_addopts(tree: Path) -> str:
+    """The pytest options `tree`'s pyproject.toml adds to every run (e.g. its parallel workers), or '' if none."""
+    try:
+        settings = tomllib.loads((tree / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return ""
+    addopts = settings.get("tool", {}).get("pytest", {}).get("ini_options", {}).get("addopts", "")
+    return addopts if isinstance(addopts, str) else " ".join(addopts)
 
 
 def load_average() -> str:
@@ -132,7 +143,10 @@ def main() -> None:
             args.pytest_args = [arg for arg in args.pytest_args if arg.startswith("-")] + common
         print(f"\ntest-suite benchmark: {selection}; old = {args.old} ({git('rev-parse', '--short', args.old)}), "
               f"new = {args.new} ({git('rev-parse', '--short', args.new)}), {args.rounds} interleaved round(s)")
-        print(f"machine: {machine()}\n")
+        print(f"machine: {machine()}")
+        for label in ("old", "new"):  # each commit runs with its own pytest settings
+            print(f"{label} pytest addopts: {pytest_addopts(trees[label]) or '(none)'}")
+        print()
         print(f"  {'run':<10} {'wall s':>8} {'CPU s':>8}  {'load':<11} outcome")
         runs: list[Run] = []
         for round_no in range(1, args.rounds + 1):

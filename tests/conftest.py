@@ -8,17 +8,27 @@ those tests with the reason shown; in CI (``CI`` set) it fails them.
 Work every test would repeat is done once per session and copied: the catalog at head, and the prepared
 catalog of the sample collection (ingested, named, exclusions loaded, split ``main``) that most stage tests
 start from — a file copy on SQLite, a template copy on PostgreSQL.
+
+The suite runs in parallel worker processes (pytest-xdist; ``-n auto --dist loadgroup`` in pyproject.toml, ``-n 0``
+runs it in one process), because it waits on PostgreSQL, the disk and the processes it starts more than it
+computes. Each worker has its own session: its own PostgreSQL databases (named by a token of the worker) and its
+own temporary folder. What a session builds from files alone and never changes (the sample collection and the
+SQLite templates) is built once per run, by whichever worker wants it first, and shared. Tests that start real
+process trees whose timing matters (MPI ranks, Slurm jobs, the chaos suite's kills and outages, headless
+Chromium) run one after another on one worker (`SERIAL_GROUP`), while the other workers take the rest.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import fcntl
 import itertools
 import os
 import shutil
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -31,6 +41,117 @@ from etl import db, schema
 from tests.helpers import IN_CI, prepared_catalog
 
 PG_URL = os.environ.get("TOL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+# ------------------------------------------------------------------------------------- parallel workers
+
+SERIAL_GROUP = "processes"
+# Tests whose process trees would compete with one another for the two cores, the one Slurm node or a server
+# they take down: MPI ranks and Slurm jobs, the chaos suite (kills, outages, tmpfs mounts), headless Chromium.
+SERIAL_MODULES = ("tests/test_cluster.py", "tests/chaos/")
+SERIAL_TESTS = ("tests/test_report.py::test_report_renders_offline_and_the_card_agrees_with_status_and_the_export",)
+SERIAL_MARKERS = ("slurm", "chaos")
+# Tests sharing a session fixture that takes long to build and only they use: one worker builds it, for all.
+FIXTURE_GROUPS = {"demo_300": ("tests/test_cli.py::test_demo_runs_the_whole_pipeline_and_reruns_as_a_no_op",
+                               "tests/test_pinned_output.py::test_demo_shards_keep_their_pinned_bytes")}
+CHAOS_ROW = "chaos_row"
+
+
+def _group_of(nodeid: str) -> str | None:
+    """The group whose tests one worker runs one after another, or None for a test any worker may take.
+
+    By test id alone, because the controller that schedules the tests sees only their ids."""
+    test = nodeid.split("@")[0].split("[")[0]
+    if test.startswith(SERIAL_MODULES) or test in SERIAL_TESTS:
+        return SERIAL_GROUP
+    return next((group for group, tests in FIXTURE_GROUPS.items() if test in tests), None)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """With --dist loadgroup, send the tests of each group of `_group_of` to one worker, in order (and those of any
+    xdist_group mark, as xdist does). Groups are chosen here, by test id, rather than by xdist_group marks: xdist
+    3.8 carries a mark to the controller as an "@group" suffix it writes into the item's private id, which pytest
+    9.2 no longer reads, so marked tests were silently spread over all workers."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class Grouped(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _group_of(nodeid) or super()._split_scope(nodeid)
+
+    return Grouped(config, log)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Refuse a test that needs a group (by its markers or fixtures) but whose id `_group_of` does not put in it: it
+    would run beside the tests it must not run beside."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        wanted = SERIAL_GROUP if any(item.get_closest_marker(name) for name in SERIAL_MARKERS) else next(
+            (group for group in FIXTURE_GROUPS if group in fixtures), None)
+        if wanted and _group_of(item.nodeid) not in (wanted, SERIAL_GROUP):
+            raise pytest.UsageError(f"{item.nodeid} belongs in the xdist group {wanted!r}: add it to "
+                                    "SERIAL_MODULES, SERIAL_TESTS or FIXTURE_GROUPS in tests/conftest.py")
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _chaos_results() -> list:
+    from tests.chaos import conftest as chaos
+
+    return chaos.RESULTS
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """On a worker, hand the chaos suite's result rows to the controller with the test's report (the table is
+    printed where the run is watched)."""
+    outcome = yield
+    if call.when == "teardown" and _is_worker(item.config) and "chaos_results" in getattr(item, "fixturenames", ()):
+        rows = _chaos_results()
+        outcome.get_result().user_properties.extend((CHAOS_ROW, dataclasses.asdict(row)) for row in rows)
+        rows.clear()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """On the controller of a parallel run, collect the chaos rows the workers sent."""
+    rows = [value for name, value in report.user_properties if name == CHAOS_ROW]
+    if rows and report.when == "teardown":
+        from tests.chaos.common import ChaosRow
+
+        _chaos_results().extend(ChaosRow(**row) for row in rows)
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    """The chaos table of a parallel run, unless tests/chaos/conftest.py, which prints it, is loaded here (as in a
+    run without workers, or one given tests/chaos)."""
+    if config.pluginmanager.getplugin("dsession") is None or not _chaos_results():
+        return
+    from tests.chaos import conftest as chaos
+
+    if not config.pluginmanager.is_registered(chaos):
+        chaos.pytest_terminal_summary(terminalreporter)
+
+
+def _built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """A folder `name` that `build` fills, once per run: in a parallel run, in the temporary folder all workers
+    share, by the first worker that wants it while the others wait on its lock; else in the session's own."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the run's folder; each worker's own is a folder in it
+    folder, done = base / f"shared-{name}", base / f"shared-{name}.done"
+    with open(base / f"shared-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a worker that failed halfway left
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder
+
 
 
 def _admin_engine():
@@ -235,12 +356,14 @@ def empty_url(request, tmp_path: Path) -> str:
 
 @pytest.fixture(scope="session")
 def sqlite_catalog_template(tmp_path_factory) -> Path:
-    """A SQLite file migrated to head, copied for every per-test catalog."""
-    path = tmp_path_factory.mktemp("templates") / "head.sqlite"
-    engine = db.make_engine(f"sqlite:///{path}")
-    schema.upgrade(engine)
-    _seal_sqlite(engine, path)
-    return path
+    """A SQLite file migrated to head, copied for every per-test catalog (one per run)."""
+
+    def build(folder: Path) -> None:
+        engine = db.make_engine(f"sqlite:///{folder / 'head.sqlite'}")
+        schema.upgrade(engine)
+        _seal_sqlite(engine, folder / "head.sqlite")
+
+    return _built_once(tmp_path_factory, "sqlite-head", build) / "head.sqlite"
 
 
 def _seal_sqlite(engine, path: Path) -> None:
@@ -291,23 +414,26 @@ SAMPLE_IMAGES = int(os.environ.get("TOL_TEST_SAMPLE_IMAGES", "800"))
 
 @pytest.fixture(scope="session")
 def sample_collection(tmp_path_factory) -> Path:
-    """One generated sample collection per test session (read-only: copy it before changing it)."""
+    """One generated sample collection per run (read-only: copy it before changing it)."""
     from etl import sampledata
 
-    out = tmp_path_factory.mktemp("sample") / "collection"
-    sampledata.generate(out, images=SAMPLE_IMAGES, seed=7)
-    return out
+    return _built_once(tmp_path_factory, "sample",
+                       lambda folder: sampledata.generate(folder / "collection", images=SAMPLE_IMAGES, seed=7)) / \
+        "collection"
 
 
 @pytest.fixture(scope="session")
 def sqlite_prepared_template(sqlite_catalog_template: Path, sample_collection: Path, tmp_path_factory) -> Path:
-    """A SQLite catalog of the sample collection, prepared once (see prepared_catalog), copied per test."""
-    path = tmp_path_factory.mktemp("templates") / "prepared.sqlite"
-    shutil.copyfile(sqlite_catalog_template, path)
-    engine = db.make_engine(f"sqlite:///{path}")
-    prepared_catalog(engine, sample_collection)
-    _seal_sqlite(engine, path)
-    return path
+    """A SQLite catalog of the sample collection, prepared once per run (see prepared_catalog), copied per test."""
+
+    def build(folder: Path) -> None:
+        path = folder / "prepared.sqlite"
+        shutil.copyfile(sqlite_catalog_template, path)
+        engine = db.make_engine(f"sqlite:///{path}")
+        prepared_catalog(engine, sample_collection)
+        _seal_sqlite(engine, path)
+
+    return _built_once(tmp_path_factory, "sqlite-prepared", build) / "prepared.sqlite"
 
 
 @pytest.fixture(scope="session")
