@@ -12,14 +12,16 @@ catalog at another schema revision than this code's), up to the engine's budget 
 then raises `DatabaseUnavailable` (exit 4) with one line naming the database, its password hidden.
 
 Worker engines on PostgreSQL hold a connection only around their bursts of operations (`short_lived=True`:
-`IdleClosingPool` closes a connection idle for `IDLE_CLOSE_SECONDS`), so a job of many ranks holds only the
-connections of the ranks between two shards, and a claim right after a commit reuses its connection
-(docs/database.md, "Many ranks").
+`IdleClosingPool` closes a connection idle for `IDLE_CLOSE_SECONDS`, from one thread per process), so a job of
+many ranks holds only the connections of the ranks between two shards, and a claim right after a commit reuses
+its connection (docs/database.md, "Many ranks").
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
+import itertools
 import os
 import random
 import threading
@@ -140,27 +142,68 @@ def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+class _IdleCloser:
+    """One daemon thread per process that closes the idle connections of every `IdleClosingPool` when they are
+    due. A pool's checkin only schedules this (a heap push, a notify at most); it used to start a
+    `threading.Timer`, whose `start()` waits until the new thread has run: on a busy node that was milliseconds
+    inside every operation, a claim's included (bench/claims)."""
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, weakref.ref[IdleClosingPool]]] = []
+        self._order = itertools.count()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, pool: IdleClosingPool, at: float) -> None:
+        """Have `pool.close_if_idle()` called at `at` (time.monotonic)."""
+        with self._wake:
+            heapq.heappush(self._due, (at, next(self._order), weakref.ref(pool)))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, daemon=True, name="tol-idle-close")
+                self._thread.start()
+            elif self._due[0][0] == at:  # sooner than what the thread waits for
+                self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._due or self._due[0][0] > time.monotonic():
+                    self._wake.wait(self._due[0][0] - time.monotonic() if self._due else None)
+                _, _, ref = heapq.heappop(self._due)
+            pool = ref()
+            if pool is not None:
+                pool.close_if_idle()
+
+
+_IDLE_CLOSER = _IdleCloser()
+# A forked child has no closer thread, and the parent's lock may have been held at the fork: start afresh.
+os.register_at_fork(after_in_child=lambda: globals().update(_IDLE_CLOSER=_IdleCloser()))
+
+
 class IdleClosingPool(QueuePool):
-    """A QueuePool that closes its connections once none was used for `idle_seconds` (their pool entries stay
-    and reconnect at their next checkout). A worker keeps its connection through a commit, the next claim and
-    the read of its samples, and holds none while it writes a shard for minutes. `idle_seconds` defaults to
-    `IDLE_CLOSE_SECONDS`."""
+    """A QueuePool that closes its connections once none was returned for `idle_seconds` (their pool entries
+    stay and reconnect at their next checkout). A worker keeps its connection through a commit, the next claim
+    and the read of its samples, and holds none while it writes a shard for minutes. `idle_seconds` defaults to
+    `IDLE_CLOSE_SECONDS`. The closing is done by one thread per process (`_IdleCloser`), not at checkin."""
 
     def __init__(self, *args: Any, idle_seconds: float | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._idle_seconds = idle_seconds
-        self._timer: threading.Timer | None = None
-        self._timer_lock = threading.Lock()
+        self._returned_at = time.monotonic()
+
+    def _idle(self) -> float:
+        return IDLE_CLOSE_SECONDS if self._idle_seconds is None else self._idle_seconds
 
     def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
         super()._do_return_conn(record)
-        with self._timer_lock:
-            if self._timer is not None:
-                self._timer.cancel()
-            idle = IDLE_CLOSE_SECONDS if self._idle_seconds is None else self._idle_seconds
-            self._timer = threading.Timer(idle, self.close_idle)
-            self._timer.daemon = True
-            self._timer.start()
+        self._returned_at = now = time.monotonic()
+        _IDLE_CLOSER.schedule(self, now + self._idle())
+
+    def close_if_idle(self) -> None:
+        """Close the pooled connections if none was returned for the idle time (a later return has its own
+        turn)."""
+        if time.monotonic() - self._returned_at >= self._idle():
+            self.close_idle()
 
     def close_idle(self) -> None:
         """Close the connections waiting in the pool (an entry in the queue is idle: taking it out makes it
@@ -174,13 +217,6 @@ class IdleClosingPool(QueuePool):
         for record in idle:
             record.close()
             self._pool.put(record, False)
-
-    def dispose(self) -> None:
-        """Stop the idle timer and close every pooled connection."""
-        with self._timer_lock:
-            if self._timer is not None:
-                self._timer.cancel()
-        super().dispose()
 
 
 def make_engine(url: str, *, readonly: bool = False, wait_seconds: float | None = None,

@@ -491,3 +491,105 @@ def test_a_worker_engine_keeps_its_connection_between_close_operations_only(pg_d
         time.sleep(0.05)
     assert backends(pg_admin, name) == []
     assert backend_pid() != first  # and a later operation opens a new one
+
+
+def test_returning_a_connection_starts_no_thread(pg_databases, pg_template, engine_of, monkeypatch):
+    url = pg_databases.create(template=pg_template)
+    engine = engine_of(url, short_lived=True)
+    with engine.connect() as connection:  # the process's closer thread runs from the first return on
+        connection.execute(text("SELECT 1"))
+    started: list[str] = []
+    start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda thread: (started.append(thread.name), start(thread))[1])
+    for _ in range(20):
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    assert started == []  # a return only schedules the close; it used to start a threading.Timer each time
+
+
+def traced_messages(engine, trace: Path):
+    """Make the engine's next connections write libpq's trace of their messages to `trace`; returns a function
+    giving the messages the client sent since the last call (a round trip ends with each Sync or Query)."""
+    import psycopg
+    from sqlalchemy import event
+
+    out = trace.open("w")
+    seen = [0]
+
+    @event.listens_for(engine, "connect")
+    def traced(dbapi_connection, _record):
+        dbapi_connection.pgconn.trace(out.fileno())
+        dbapi_connection.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+
+    def sent() -> list[str]:
+        lines = trace.read_text().splitlines()
+        new, seen[0] = lines[seen[0]:], len(lines)
+        return [line.split("\t")[2].split()[0] for line in new if line.startswith("F\t")]
+
+    return sent
+
+
+def test_a_claim_and_a_renewal_are_one_round_trip_each_on_postgres(pg_databases, pg_template, engine_of,
+                                                                    tmp_path: Path):
+    url = pg_databases.create(template=pg_template)
+    engine = engine_of(url, short_lived=True)
+    plan = add_plan_with_shards(engine, [{"state": "pending"}, {"state": "pending"}])
+    engine.dispose()
+    sent = traced_messages(engine, tmp_path / "libpq.trace")
+    queue = ShardQueue(engine)
+
+    with engine.connect() as connection:  # the session the claim will use, set to wait for WAL flushes
+        pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        connection.execute(text("SET synchronous_commit = on"))
+        connection.commit()
+    sent()
+    held = queue.claim(plan, "w", 60.0, 3)
+    claim = sent()
+    assert queue.renew(held, 60.0)
+    renewal = sent()
+    for messages in (claim, renewal):  # one statement alone: no BEGIN, no COMMIT, one Sync
+        assert messages.count("Sync") == 1 and "Query" not in messages, messages
+    # Its transaction was the statement's own: committed, and its synchronous_commit = off did not outlive it
+    with engine.begin() as connection:
+        assert connection.execute(text("SELECT pg_backend_pid()")).scalar_one() == pid  # the same session
+        assert connection.execute(text("SHOW synchronous_commit")).scalar_one() == "on"
+    with create_engine(db.parse_url(url)).connect() as other:
+        assert other.execute(text("SELECT claim_token FROM shards WHERE id = :i"),
+                             {"i": held.shard_id}).scalar_one() == held.token
+
+
+def test_a_claim_fails_the_shards_whose_last_lease_ran_out_and_takes_over_expired_ones(catalog_url, engine_of):
+    engine = engine_of(catalog_url, short_lived=True)
+    lost = {"state": "claimed", "lease_until": 1.0, "worker": "lost"}
+    plan = add_plan_with_shards(engine, [{**lost, "claim_token": "a"}, {**lost, "claim_token": "b"},
+                                         {"state": "pending"}])
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE shards SET attempts = CASE shard_index WHEN 0 THEN 3 ELSE 1 END "
+                                "WHERE plan_id = :p AND shard_index < 2"), {"p": plan})
+    queue = ShardQueue(engine)
+    held = queue.claim(plan, "w", 60.0, 3)
+    assert held is not None and (held.shard_index, held.attempts) == (1, 2)  # an expired lease, attempts left
+    with engine.connect() as connection:
+        state, error, token = connection.execute(text(
+            "SELECT state, error, claim_token FROM shards WHERE plan_id = :p AND shard_index = 0"),
+            {"p": plan}).one()
+    assert (state, error, token) == ("failed", "lease expired (worker lost) after 3 attempts", None)
+    assert queue.claim(plan, "w", 60.0, 3).shard_index == 2
+    assert queue.claim(plan, "w", 60.0, 3) is None
+
+
+def test_ranks_claiming_at_once_take_every_shard_exactly_once(catalog_url, engine_of):
+    plan = add_plan_with_shards(engine_of(catalog_url), [{"state": "pending"}] * 40)
+    taken: list[int] = []
+
+    def rank(number: int) -> None:
+        queue = ShardQueue(engine_of(catalog_url, short_lived=True))  # an engine each, as worker processes have
+        while (held := with_retries(queue.claim, plan, f"rank-{number}", 60.0, 3)) is not None:
+            taken.append(held.shard_index)
+
+    ranks = [threading.Thread(target=rank, args=(number,)) for number in range(8)]
+    for thread in ranks:
+        thread.start()
+    for thread in ranks:
+        thread.join()
+    assert sorted(taken) == list(range(40))

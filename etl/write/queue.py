@@ -5,6 +5,11 @@ A claim carries a lease the worker renews while it writes; an expired lease can 
 whose last allowed attempt expired is marked failed. A shard is done only through `commit`, which moves the
 file into place while holding a row lock on the still-valid claim and records the manifest in the same
 transaction: a worker that lost its lease can neither replace the file nor mark it done.
+
+On PostgreSQL, through an engine, an operation that is one statement (a claim, a renewal, a release, a read) is
+sent alone in autocommit: one round trip, where BEGIN, the statement and COMMIT (or the ROLLBACK that ends a
+read) took three, and a claim took five. Every round trip is a wait for the server and, in a worker process with
+a lease thread, for the GIL again, so on a busy node the claim latency grew with their number (bench/claims).
 """
 
 from __future__ import annotations
@@ -211,12 +216,34 @@ class ShardQueue:
             with self.bind.begin() as connection:
                 yield connection
 
+    def _alone(self) -> Engine | None:
+        """The engine through which a one-statement operation is sent alone, in autocommit: PostgreSQL's (a
+        connection bind joins its caller's transaction; SQLite's writes need BEGIN IMMEDIATE); else None."""
+        if isinstance(self.bind, Engine) and self.bind.dialect.name == "postgresql":
+            return self.bind
+        return None
+
+    @contextmanager
+    def _statement(self) -> Iterator[Connection]:
+        """A connection for an operation that is one statement, so a transaction by itself: in autocommit where
+        `_alone` (no BEGIN or COMMIT round trip), else `_transaction`."""
+        engine = self._alone()
+        if engine is None:
+            with self._transaction() as connection:
+                yield connection
+            return
+        with engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+            yield connection
+
     @contextmanager
     def _reading(self) -> Iterator[Connection]:
         if isinstance(self.bind, Connection):
             yield self.bind
         else:
             with self.bind.connect() as connection:
+                if self._alone():  # read committed: each statement sees its own snapshot, in a transaction or not
+                    connection.execution_options(isolation_level="AUTOCOMMIT")
                 yield connection
 
     # ------------------------------------------------------------------------------------------ plan creation
@@ -248,35 +275,32 @@ class ShardQueue:
         now = time.time()
         params = {"plan": plan_id, "now": now, "token": token, "worker": worker, "lease": now + lease_seconds,
                   "max": max_attempts}
-        with self._transaction() as connection:
-            postgres = connection.dialect.name == "postgresql"
-            if postgres:
-                # A claim need not wait for its WAL flush, which a busy server can stall for a quarter of a
-                # second (bench/scale at 10M): a claim lost in a server crash is harmless, as the worker's
-                # renewals and its final commit both check the claim token, and the shard is simply claimed again.
-                connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
-            connection.execute(text(QUERIES["fail_exhausted"]), params)
-            lock = "FOR UPDATE SKIP LOCKED" if postgres else ""
-            row = connection.execute(text(QUERIES["claim_next"].format(lock=lock)), params).first()
+        with self._statement() as connection:
+            if connection.dialect.name == "postgresql":
+                # One statement, one round trip; it also turns off the wait for its WAL flush (see queue.sql).
+                row = connection.execute(text(QUERIES["claim_next_pg"]), params).first()
+            else:
+                connection.execute(text(QUERIES["fail_exhausted"]), params)
+                row = connection.execute(text(QUERIES["claim_next"]), params).first()
         if row is None:
             return None
         return Claim(row.id, row.shard_index, row.path, token, row.attempts, row.n_planned)
 
     def renew(self, held: Claim, lease_seconds: float) -> bool:
         """Extend the lease; False if the claim is no longer ours."""
-        with self._transaction() as connection:
+        with self._statement() as connection:
             return connection.execute(text(QUERIES["renew"]), {
                 "lease": time.time() + lease_seconds, "id": held.shard_id, "token": held.token}).rowcount == 1
 
     def release(self, held: Claim, error: str | None = None, *, count_attempt: bool = False) -> None:
         """Give a claim back: pending again (the attempt is not counted unless `count_attempt`)."""
-        with self._transaction() as connection:
+        with self._statement() as connection:
             connection.execute(text(QUERIES["release"]), {
                 "id": held.shard_id, "token": held.token, "error": error, "uncounted": 0 if count_attempt else 1})
 
     def fail_attempt(self, held: Claim, error: str, max_attempts: int) -> None:
         """An attempt failed: the shard goes back to pending, or to failed after `max_attempts`."""
-        with self._transaction() as connection:
+        with self._statement() as connection:
             connection.execute(text(QUERIES["fail_attempt"]), {
                 "id": held.shard_id, "token": held.token, "error": error[:2000], "max": max_attempts})
 
