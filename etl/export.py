@@ -11,26 +11,21 @@ shard path are the plan's and the shard's. Rows become Arrow columns as they arr
 - PostgreSQL: one query through the ADBC driver, which reads COPY's binary rows straight into Arrow. Looking
   each sample's image up by index costs 10 µs a row (the pages of `images` seldom in shared buffers), so the
   export's connection turns nested loops off (see PG_SETTINGS): the plan's members are hashed against one scan
-  of `images`, with parallel workers, and sorted once. (The plan can be read in ranges of shards, each range's
-  query started while the one before is read, `PG_PART_ROWS`: each range scans `images` again, which at 1M
-  images cost a second of server CPU a range for no gain in time, so the whole plan is one range.)
+  of `images`, with parallel workers, and sorted once.
 - SQLite: the plan's shards are read in ranges of about `SQLITE_PART_ROWS` samples, `READERS` ranges ahead in
-  threads, through the ADBC SQLite driver, which steps the query and builds the Arrow columns in C without the
-  GIL (`samples_sqlite`: a range's members in image-id order, put back in tar order in Arrow). Each connection
-  maps the file into memory (up to SQLite's cap of 2 GB: the lookups of members and images cost half the CPU
-  they cost through a 64 MB page cache; the mapped pages count in the process's resident size, though they are
-  the kernel's file cache), with a page cache for the rest of a larger file. The ranges are written in order,
-  so the file is the same whatever the number of readers.
+  threads (SQLite runs without the GIL), each through a connection that maps the file into memory (up to
+  SQLite's cap of 2 GB: the lookups of members and images cost half the CPU they cost through a 64 MB page cache;
+  the mapped pages count in the process's resident size, though they are the kernel's file cache); the driver's
+  row tuples become Arrow columns at once, and the ranges are written in order, so the file is the same
+  whatever the number of readers.
 Memory stays bounded by a few ranges of rows and the names of the taxa, not the plan. Parquet row groups are
-`BATCH` rows each (the last one the rest), however the rows arrived, encoded and compressed in a thread of their
-own while the next are assembled.
+`BATCH` rows each (the last one the rest), however the rows arrived.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import functools
 import itertools
 import queue
 import re
@@ -44,7 +39,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from etl.atomic import atomic_path, atomic_write
-from etl.db import SQLITE_BUSY_TIMEOUT_MS, first_line, sqlite_file
+from etl.db import first_line
 from etl.errors import EnvironmentFault, TolError
 from etl.plan import Plan, get_plan
 from etl.progress import Progress
@@ -63,34 +58,22 @@ SAMPLE_COLUMNS = ("shard_index", "position", "treeoflife_id", "eol_content_id", 
                   "bioscan_filename", "inat21_filename", "inat21_cls_name", "inat21_cls_num", "taxon_id")
 SAMPLE_INTEGER_COLUMNS = {"shard_index", "position", "eol_content_id", "eol_page_id", "bioscan_part",
                           "inat21_cls_num", "taxon_id"}
-BATCH = 50_000  # rows per Parquet row group
+BATCH = 50_000  # rows per Parquet row group, and per fetch from SQLite
 WHAT = ("catalog", "licenses")
 LICENSE_COLUMNS = ("treeoflife_id", "eol_content_id", "eol_page_id", "md5", "medium_source_url",
                    "eol_full_size_copy_url", "license_name", "copyright_owner", "license_link", "title")
 LICENSE_INTEGER_COLUMNS = {"eol_content_id", "eol_page_id"}
 NOT_PROVIDED = "not provided"
-# SQLite ranges read ahead, each in its own thread, while the main thread joins the names and another writes.
-# Two: the driver reads without the GIL, and the reading (three b-tree lookups a row) is most of the export's
-# CPU at 10M images (reader alone 120-147 s of CPU, against some 30 s for the names and Parquet). With rows
-# converted by Python (before the ADBC driver) a second reader had made the export slower.
-READERS = 2
-WRITES_AHEAD = 2  # Parquet row groups assembled ahead of the one being written
-# Catalog columns written with a dictionary: those with few values in a row group. The others (ids, file names)
-# have nearly one per row, where the encoder would build a dictionary only to fall back to plain pages.
-DICTIONARY_COLUMNS = {"split", "bioscan_part", "inat21_cls_name", "inat21_cls_num", *NAME_COLUMNS, "shard"}
+# SQLite ranges read ahead, each in its own thread, while the main thread joins the names and writes. One: on
+# the 2-core bench machine a second reader made the export slower (1M rows: 14.7 s against 13.1 s), its
+# conversions of rows to Arrow contending for the GIL with the first's.
+READERS = 1
 SQLITE_PART_ROWS = 200_000  # samples per range read by one SQLite thread
 SQLITE_MMAP_BYTES = 1 << 31  # SQLite caps it at 2 GB; the export's random lookups of images read the file there
-# Pages of a catalog larger than the mapping (4.5 GB at 10M images) are read into the page cache: one as large
-# as that part of the file kept the reader's CPU at 10M at 123 s instead of 147 s (the default 2 MB cache). It
-# fills only as pages past the mapping are read (none at 1M images).
-SQLITE_CACHE_KB = 1_500_000
-SQLITE_BATCH_ROWS_OPTION = "adbc.sqlite.query.batch_rows"  # rows per batch of the ADBC SQLite driver
 # PostgreSQL settings of the export's own connection: no JIT (it compiled per-row expressions for 20 % of the
 # time at 1M rows); no nested loops, whatever the statistics say (with `shards` not analysed since the claims,
 # the planner expected one shard and looked each of 2.85M samples up by index: 49 s instead of 13 s); and
 # parallel workers for the scans and the hash join wherever they can help (the sort above them is the leader's).
-PG_PART_ROWS = 10**12  # samples per range of shards read by one PostgreSQL query: the whole plan (see below)
-PG_AHEAD = 1  # PostgreSQL ranges started (queried) ahead of the one being read
 PG_SETTINGS = ("SET jit = off", "SET enable_nestloop = off", "SET parallel_setup_cost = 0",
                "SET parallel_tuple_cost = 0")
 
@@ -101,12 +84,10 @@ def _schema(columns: Sequence[str], integers: set[str]) -> pa.Schema:
     return pa.schema([(c, pa.int64() if c in integers else pa.string()) for c in columns])
 
 
-def _query(name: str, dialect: str, **integers: int) -> str:
-    """Query `name` of etl/sql/export.sql (its variant `name_dialect` if there is one) with its `:name` integers
-    written in (the ADBC drivers read without parameters here; an int is safe to write)."""
-    queries = named_queries("sql/export.sql")
-    sql = queries.get(f"{name}_{dialect}", queries[name])
-    return re.sub(r":(\w+)\b", lambda m: str(int(integers[m.group(1)])), sql)
+def _query(name: str, **integers: int) -> str:
+    """Query `name` of etl/sql/export.sql with its `:name` integers written in (the ADBC driver reads through
+    COPY, which takes no parameters; an int is safe to write)."""
+    return re.sub(r":(\w+)\b", lambda m: str(int(integers[m.group(1)])), named_queries("sql/export.sql")[name])
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -132,108 +113,60 @@ def _pg_batches(engine: Engine, sql: str, schema: pa.Schema) -> Iterator[pa.Reco
         raise EnvironmentFault(f"export could not read the catalog at {where}: {first_line(error)}") from error
 
 
-def _sqlite_arrow(connection: Any, sql: str, rows_at_most: int, schema: pa.Schema) -> pa.RecordBatch:
-    """The rows of `sql` (at most `rows_at_most` of them) as one record batch of `schema`, read through the ADBC
-    SQLite `connection` (a SQLite value becomes an Arrow value in C). The driver infers each column's type from
-    its first batch and fails on a later value that does not fit it (a text after a first batch of NULLs, typed
-    int64): asked for one batch of every row, it sees them all, and a column of NULLs alone casts to the
-    schema's type."""
-    import adbc_driver_manager
+def _sqlite_rows(raw: Any, sql: str, schema: pa.Schema) -> list[pa.RecordBatch]:
+    """All the rows of `sql` as record batches of `schema`, read through the sqlite3 connection `raw`."""
     import pyarrow as pa
 
-    with connection.cursor() as cursor:
-        cursor.adbc_statement.set_options(**{SQLITE_BATCH_ROWS_OPTION: str(max(rows_at_most, 0) + 1)})
-        try:
-            cursor.execute(sql)
-            table = cursor.fetch_arrow_table()
-        except adbc_driver_manager.Error as error:
-            raise EnvironmentFault(f"export could not read the catalog: {first_line(error)}") from error
-    if table.num_rows > rows_at_most:
-        raise RuntimeError(f"export: a query expected to give at most {rows_at_most} rows gave {table.num_rows}")
-    batch = table.combine_chunks().to_batches()
-    return _cast(batch[0] if batch else pa.RecordBatch.from_pylist([], schema=schema), schema)
+    batches = []
+    cursor = raw.execute(sql)
+    rows_type = pa.struct(list(schema))
+    while rows := cursor.fetchmany(BATCH):
+        # Straight from the row tuples: transposing them into columns first cost more than this (and set the
+        # garbage collector scanning every tuple).
+        batches.append(pa.RecordBatch.from_struct_array(pa.array(rows, type=rows_type)))
+    return batches
 
 
 @contextlib.contextmanager
 def _mapped_connections(engine: Engine, count: int) -> Iterator[queue.Queue[Any]]:
-    """`count` ADBC SQLite connections to `engine`'s file, each with the file mapped into memory, in a queue to
-    take one from and put it back: held for the whole export, so each maps the file once (a new mapping faults
-    every page in again)."""
-    import adbc_driver_sqlite.dbapi as adbc_sqlite  # type: ignore[import-untyped]
-
-    path = sqlite_file(engine.url)
-    if path is None:
-        raise TolError("export reads a SQLite catalog from its file, not from an in-memory database")
+    """`count` sqlite3 connections of `engine` with the file mapped into memory, in a queue to take one from and
+    put it back: held for the whole export, so each maps the file once (a new mapping faults every page in
+    again)."""
     free: queue.Queue[Any] = queue.Queue()
     with contextlib.ExitStack() as stack:
         for _ in range(count):
-            # Read-only: the export never writes to the catalog.
-            uri = f"{path.resolve().as_uri()}?mode=ro"
-            connection = stack.enter_context(contextlib.closing(adbc_sqlite.connect(uri)))
-            with connection.cursor() as cursor:
-                for pragma in (f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}",
-                               f"PRAGMA mmap_size = {SQLITE_MMAP_BYTES}",
-                               f"PRAGMA cache_size = -{SQLITE_CACHE_KB}"):
-                    cursor.execute(pragma)
-                    cursor.fetchall()
-            free.put(connection)
+            raw: Any = stack.enter_context(engine.connect()).connection.dbapi_connection
+            raw.execute(f"PRAGMA mmap_size = {SQLITE_MMAP_BYTES}")
+            stack.callback(raw.execute, "PRAGMA mmap_size = 0")
+            free.put(raw)
         yield free
 
 
-def _sqlite_part(free: queue.Queue[Any], sql: str, rows_at_most: int, schema: pa.Schema,
-                 unordered: bool) -> Iterator[pa.RecordBatch]:
-    """The rows of `sql` (at most `rows_at_most`) as record batches of `schema`, read whole through a connection
-    taken from `free` when the first is asked for. An `unordered` query gives its rows in any order with a last
-    column `planned_position`: they are put in tar order here (by shard, then slot: a sample's place)."""
-    import pyarrow as pa
-
-    read_schema = schema.append(pa.field("planned_position", pa.int64())) if unordered else schema
-    connection = free.get()
+def _sqlite_part(free: queue.Queue[Any], sql: str, schema: pa.Schema) -> list[pa.RecordBatch]:
+    """All the rows of `sql` as record batches of `schema`, read through a connection taken from `free`."""
+    raw = free.get()
     try:
-        batch = _sqlite_arrow(connection, sql, rows_at_most, read_schema)
+        return _sqlite_rows(raw, sql, schema)
     finally:
-        free.put(connection)
-    if unordered:
-        batch = batch.sort_by([("shard_index", "ascending"), ("planned_position", "ascending")]).select(schema.names)
-    yield batch
+        free.put(raw)
 
 
-def _started(part: Callable[[], Iterator[pa.RecordBatch]]) -> tuple[pa.RecordBatch | None, Iterator[pa.RecordBatch]]:
-    """`part`'s batches, started: its first batch (None when it has none) and the rest."""
-    batches = part()
-    return next(batches, None), batches
-
-
-def _in_order(parts: Sequence[Callable[[], Iterator[pa.RecordBatch]]], ahead: int) -> Iterator[pa.RecordBatch]:
-    """The batches of `parts` in their order. Each part is started (its query run, its first batch read) in one
-    of `ahead` threads while the parts before it are consumed: at most `ahead` parts are started ahead of the
-    one being consumed, whose other batches are read here as they are asked for."""
-    with ThreadPoolExecutor(ahead, thread_name_prefix="tol-export") as pool:
-        waiting: deque[Future[tuple[pa.RecordBatch | None, Iterator[pa.RecordBatch]]]] = deque(
-            pool.submit(_started, part) for part in parts[:ahead])
-        following = iter(parts[ahead:])
-        batches: Iterator[pa.RecordBatch] = iter(())
+def _in_order(parts: Sequence[Callable[[], list[pa.RecordBatch]]], readers: int) -> Iterator[pa.RecordBatch]:
+    """The batches of `parts` in their order, each part read whole in one of `readers` threads: at most `readers`
+    parts are read ahead of the one being consumed."""
+    with ThreadPoolExecutor(readers, thread_name_prefix="tol-export") as pool:
+        waiting: deque[Future[list[pa.RecordBatch]]] = deque(pool.submit(part) for part in parts[:readers])
+        following = iter(parts[readers:])
         try:
             while waiting:
-                first, batches = waiting.popleft().result()
+                batches = waiting.popleft().result()
                 part = next(following, None)
                 if part is not None:
-                    waiting.append(pool.submit(_started, part))
-                if first is not None:
-                    yield first
-                    yield from batches
+                    waiting.append(pool.submit(part))
+                yield from batches
         finally:
-            _close(batches)
             for future in waiting:
-                if not future.cancel() and future.exception() is None:
-                    _close(future.result()[1])
-
-
-def _close(batches: Iterator[pa.RecordBatch]) -> None:
-    """Close `batches` if it is a generator (which releases the connection it reads through)."""
-    close = getattr(batches, "close", None)
-    if close is not None:
-        close()
+                future.cancel()
 
 
 def _ranges(shards: Sequence[tuple[int, int]], rows: int) -> list[tuple[int, int]]:
@@ -257,22 +190,11 @@ def _batches(engine: Engine, name: str, plan: Plan, shards: Sequence[tuple[int, 
     """The rows of export query `name` for the whole plan, in order, as record batches of `schema`."""
     if not shards:
         return
-    dialect = engine.dialect.name
-    planned = dict(shards)
-
-    def sql(first: int, last: int) -> str:
-        return _query(name, dialect, plan=plan.id, first=first, last=last)
-
-    if dialect == "postgresql":
-        parts = [functools.partial(_pg_batches, engine, sql(first, last), schema)
-                 for first, last in _ranges(shards, PG_PART_ROWS)]
-        yield from _in_order(parts, PG_AHEAD)
+    if engine.dialect.name == "postgresql":
+        yield from _pg_batches(engine, _query(name, plan=plan.id, first=shards[0][0], last=shards[-1][0]), schema)
         return
-    unordered = f"{name}_sqlite" in named_queries("sql/export.sql")  # see `samples_sqlite`
     with _mapped_connections(engine, READERS) as free:
-        parts = [functools.partial(_sqlite_part, free, sql(first, last),
-                                   sum(n for index, n in planned.items() if first <= index <= last), schema,
-                                   unordered)
+        parts = [lambda sql=_query(name, plan=plan.id, first=first, last=last): _sqlite_part(free, sql, schema)
                  for first, last in _ranges(shards, SQLITE_PART_ROWS)]
         yield from _in_order(parts, READERS)
 
@@ -283,12 +205,8 @@ def _table(engine: Engine, sql: str, schema: pa.Schema) -> pa.Table:
 
     if engine.dialect.name == "postgresql":
         return pa.Table.from_batches(list(_pg_batches(engine, sql, schema)), schema=schema)
-    with _mapped_connections(engine, 1) as free:
-        connection = free.get()
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT COUNT(*) FROM ({sql})")
-            (rows,) = cursor.fetchone()
-        return pa.Table.from_batches([_sqlite_arrow(connection, sql, int(rows), schema)], schema=schema)
+    with engine.connect() as connection:
+        return pa.Table.from_batches(_sqlite_rows(connection.connection.dbapi_connection, sql, schema), schema=schema)
 
 
 def _cast(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
@@ -343,8 +261,7 @@ def _catalog_batches(engine: Engine, plan: Plan, shards: Sequence[tuple[int, str
     samples = _batches(engine, "samples", plan, [(i, n) for i, _, n in shards],
                        _schema(SAMPLE_COLUMNS, SAMPLE_INTEGER_COLUMNS))
     with ThreadPoolExecutor(1, thread_name_prefix="tol-export-names") as pool:
-        reading = pool.submit(_table, engine, _query("names", engine.dialect.name),
-                              _schema(("taxon_id", *NAME_COLUMNS), {"taxon_id"}))
+        reading = pool.submit(_table, engine, _query("names"), _schema(("taxon_id", *NAME_COLUMNS), {"taxon_id"}))
         first = next(samples, None)
         names = reading.result()
     taxa = _Lookup(names["taxon_id"])
@@ -391,11 +308,6 @@ def _row_groups(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterato
         yield pa.Table.from_batches(held, schema=schema)
 
 
-def _write_group(writer: Any, table: pa.Table) -> None:
-    """Write `table` to the Parquet `writer` as one row group, from one contiguous chunk per column."""
-    writer.write_table(table.combine_chunks(), row_group_size=max(table.num_rows, 1))
-
-
 # ----------------------------------------------------------------------------------------------- export
 
 
@@ -412,7 +324,7 @@ def export(engine: Engine, plan_name: str, fmt: str, out: Path, *, progress: boo
     schema = _schema(*((LICENSE_COLUMNS, LICENSE_INTEGER_COLUMNS) if licenses else (COLUMNS, INTEGER_COLUMNS)))
     with engine.connect() as connection:
         shards = [(int(index), str(path), int(planned)) for index, path, planned
-                  in connection.execute(text(_query("shards", engine.dialect.name, plan=plan.id)))]
+                  in connection.execute(text(_query("shards", plan=plan.id)))]
     batches: Iterator[pa.RecordBatch]
     if licenses:
         batches = (_filled(batch) for batch in
@@ -432,22 +344,9 @@ def export(engine: Engine, plan_name: str, fmt: str, out: Path, *, progress: boo
         else:
             import pyarrow.parquet as pq
 
-            dictionary = True if licenses else [c for c in schema.names if c in DICTIONARY_COLUMNS]
-            with atomic_path(out) as partial, pq.ParquetWriter(partial, schema, use_dictionary=dictionary) as writer, \
-                    ThreadPoolExecutor(1, thread_name_prefix="tol-export-write") as pool:
-                # Row groups are encoded and compressed in their own thread (without the GIL) while the next are
-                # read and assembled; each is one contiguous table, so the file's bytes (where the dictionary
-                # encoder falls back to plain pages) depend on its rows only, not on how they were read.
-                writing: deque[tuple[Future[None], int]] = deque()
+            with atomic_path(out) as partial, pq.ParquetWriter(partial, schema) as writer:
                 for table in _row_groups(batches, schema):
-                    writing.append((pool.submit(_write_group, writer, table), table.num_rows))
-                    while len(writing) > WRITES_AHEAD or (writing and writing[0][0].done()):
-                        future, rows = writing.popleft()
-                        future.result()
-                        count += rows
-                        bar.advance(rows)
-                for future, rows in writing:
-                    future.result()
-                    count += rows
-                    bar.advance(rows)
+                    writer.write_table(table, row_group_size=BATCH)
+                    count += table.num_rows
+                    bar.advance(table.num_rows)
     return count

@@ -5,20 +5,18 @@ with the display rules of `etl.naming` â€” not from the views the export reads â
 marked done (one left pending), with failed images (later samples of their shard move up in the tar), and with
 images whose taxon is gone (their samples are not exported, as they are not in `plan_samples`). The catalog is
 checked as CSV and as Parquet (columns, types, values, order, row groups), and licenses.csv row by row; the
-Parquet file is the same, byte for byte, whether the catalog is read by one thread or several, in one range or
-many.
+Parquet file is the same, byte for byte, whether SQLite is read by one thread or several, in one range or many.
 """
 
 from __future__ import annotations
 
 import csv
-import sqlite3
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from etl import export, naming, provenance
 from tests.helpers import make_plan
@@ -150,45 +148,20 @@ def test_licenses(exported_plan, sample_collection: Path, tmp_path: Path):
     assert [[("" if v is None else str(v)) for v in row.values()] for row in table.to_pylist()] == wanted
 
 
-def test_readers_and_ranges_make_the_same_file(prepared_url, engine_of, tmp_path: Path, monkeypatch):
-    engine = engine_of(prepared_url)
+def test_sqlite_readers_and_ranges_make_the_same_file(prepared_sqlite_url, engine_of, tmp_path: Path,
+                                                      monkeypatch):
+    engine = engine_of(prepared_sqlite_url)
     plan = make_plan(engine, tmp_path / "out", per_shard=40)
     with engine.begin() as connection:
         connection.execute(text("UPDATE shards SET state = 'done' WHERE plan_id = :p"), {"p": plan.id})
     monkeypatch.setattr(export, "BATCH", 50)
     files = []
-    # SQLite: one reader for the whole plan, two for ranges of about 90 samples, three for one shard each;
-    # PostgreSQL: one query, or one query per range with one or two ranges queried ahead.
     for readers, part_rows in ((1, 10**9), (2, 90), (3, 1)):
         monkeypatch.setattr(export, "READERS", readers)
         monkeypatch.setattr(export, "SQLITE_PART_ROWS", part_rows)
-        monkeypatch.setattr(export, "PG_AHEAD", readers)
-        monkeypatch.setattr(export, "PG_PART_ROWS", part_rows)
         files.append(tmp_path / f"c-{readers}.parquet")
         assert export.export(engine, plan.name, "parquet", files[-1]) == plan.n_samples
     assert files[0].read_bytes() == files[1].read_bytes() == files[2].read_bytes()
-    table = pq.read_table(files[0])
-    assert table.num_rows == plan.n_samples and table.column("treeoflife_id").null_count == 0
-
-
-def test_sqlite_types_come_from_every_row_of_a_range(tmp_path: Path):
-    """The ADBC SQLite driver types a column from the rows of its first batch: a text column NULL in the first
-    rows (more than the driver's default batch of 1024), or NULL in all, still comes out as the schema says."""
-    path = tmp_path / "types.sqlite"
-    with sqlite3.connect(path) as connection:
-        connection.execute("CREATE TABLE t (n INTEGER NOT NULL, label TEXT, count INTEGER, never TEXT)")
-        connection.executemany("INSERT INTO t VALUES (?, ?, ?, NULL)",
-                               [(n, None if n < 3000 else f"label {n}", None if n % 7 else n) for n in range(3500)])
-    schema = pa.schema([("n", pa.int64()), ("label", pa.string()), ("count", pa.int64()), ("never", pa.string())])
-    engine = create_engine(f"sqlite:///{path}")
-    try:
-        with export._mapped_connections(engine, 1) as free:
-            batch = export._sqlite_arrow(free.get(), "SELECT n, label, count, never FROM t ORDER BY n", 3500, schema)
-    finally:
-        engine.dispose()
-    assert batch.schema == schema
-    assert batch.to_pylist() == [{"n": n, "label": None if n < 3000 else f"label {n}",
-                                  "count": None if n % 7 else n, "never": None} for n in range(3500)]
 
 
 def test_ranges_cover_the_shards_in_order():

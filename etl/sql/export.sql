@@ -17,22 +17,6 @@ WHERE pm.plan_name = (SELECT name FROM shard_plans WHERE id = :plan) AND pm.posi
     AND pm.shard_index BETWEEN :first AND :last
 ORDER BY pm.shard_index, pm.planned_position
 
--- name: samples_sqlite
--- `samples` as SQLite reads it fastest: the members of the range first, then their images in image-id order, so
--- that the lookups of `images`' id index go forward through it rather than jump (at 10M images this took a
--- fifth off the reader's CPU); the export puts the rows back in tar order (`planned_position` within the shard).
--- The plan is named by its id: SQLite finds the plan by its key either way.
-WITH members AS MATERIALIZED (
-    SELECT pm.shard_index, pm.position, pm.planned_position, pm.image_id
-    FROM plan_members AS pm
-    WHERE pm.plan_id = :plan AND pm.position IS NOT NULL AND pm.shard_index BETWEEN :first AND :last
-    ORDER BY pm.image_id
-)
-SELECT m.shard_index, m.position, i.id AS treeoflife_id, i.eol_content_id, i.eol_page_id, i.bioscan_part,
-       i.bioscan_filename, i.inat21_filename, i.inat21_cls_name, i.inat21_cls_num, i.taxon_id, m.planned_position
-FROM members AS m
-JOIN images AS i ON i.id = m.image_id
-
 -- name: names
 -- Every taxon's names as a sample shows them.
 SELECT taxon_id, kingdom, phylum, "class", "order", family, genus, species, common FROM taxon_names
