@@ -17,9 +17,10 @@ process share one, so a rank whose answer has arrived may wait for the GIL behin
 of fewer threads are more faithful in that, but on this 2-core machine they were not faster. 512 ranks, same
 code, alternated, load average 25-37 from other jobs: 32 processes of 16 ranks against 8 of 64 gave p99 587 and
 804 ms against 389 and 177 ms; their slowest 1 % waited longer for a core (704 and 877 ms against 302 and
-190 ms) and about as long off CPU (the GIL and the server: 101 and 176 ms against 180 and 42 ms). 128 ranks in
-128 processes against 8: off CPU 18-19 ms against 32-69 ms, but waiting for a core 867-1,136 ms against
-193-224 ms. Each process adds threads the kernel must schedule and pages a fork must copy, which a 2-core
+190 ms) and about as long off CPU (the GIL and the server: 101 and 176 ms against 180 and 42 ms); with the
+other jobs mostly idle, p99 33.6 ms against 14.6 and 16.4 ms, the slowest waiting 31 ms for a core against 6-8.
+128 ranks in 128 processes against 8: off CPU 18-19 ms against 32-69 ms, but waiting for a core 867-1,136 ms
+against 193-224 ms. Each process adds threads the kernel must schedule and pages a fork must copy, which a 2-core
 machine running the server too pays for; the GIL is taken back once per claim now (one statement), not five
 times. The breakdown below shows which wait dominates, so the split can be chosen again on another machine.
 
