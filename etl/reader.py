@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from stat import S_ISDIR, S_ISFIFO, S_ISREG
+from stat import S_ISREG
 from typing import NamedTuple, Protocol
 
 from sqlalchemy import text
@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 
 from etl import sources
 from etl.errors import TolError
-from etl.sources.common import FileStore, ImageStore, NotRegularFile, ReadOptions
+from etl.sources.common import ImageStore, ReadOptions
 
 
 def source_roots(engine: Engine, configured: dict[str, Path | None]) -> dict[str, Path]:
@@ -54,30 +54,6 @@ class Whereabouts(NamedTuple):
     unit_present: bool
 
 
-_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
-
-
-def read_regular_file(path: str) -> bytes:
-    """The whole of the regular file `path`, as `etl.sources.common.read_regular_file` reads it (opened without
-    blocking, `NotRegularFile` for a FIFO, device or folder), with no file object: read once an image, a
-    buffered file object and its path cost as much as the read."""
-    descriptor = os.open(path, _OPEN_FLAGS)
-    try:
-        stat = os.fstat(descriptor)
-        if not S_ISREG(stat.st_mode):
-            kind = "FIFO" if S_ISFIFO(stat.st_mode) else "folder" if S_ISDIR(stat.st_mode) else "device or socket"
-            raise NotRegularFile(0, kind, path)
-        data = os.read(descriptor, stat.st_size + 1)
-        if len(data) != stat.st_size:  # the file changed size since the fstat (or a short read): read to its end
-            parts = [data]
-            while chunk := os.read(descriptor, 1 << 20):
-                parts.append(chunk)
-            data = b"".join(parts)
-        return data
-    finally:
-        os.close(descriptor)
-
-
 def _present(path: Path) -> bool:
     try:
         os.stat(path)
@@ -100,7 +76,6 @@ class ImageReader:
         self.roots = roots
         self.options = ReadOptions(cache_dir, settings, heartbeat, stale_seconds)
         self._stores: dict[str, ImageStore] = {}
-        self._file_roots: dict[str, str] = {}  # the roots of sources whose images are plain files (`FileStore`)
 
     def _store(self, source: str) -> ImageStore:
         store = self._stores.get(source)
@@ -109,15 +84,10 @@ class ImageReader:
             if root is None:
                 raise TolError(f"no root known for source {source}: set {source}_root or ingest it")
             store = self._stores[source] = sources.by_name(source).open_store(root, self.options)
-            if type(store) is FileStore:
-                self._file_roots[source] = os.fspath(store.root)
         return store
 
     def read(self, source: str, path: str, member_offset: int | None, byte_size: int) -> bytes:
         """The bytes of one image (OSError when the file or archive cannot be read)."""
-        root = self._file_roots.get(source)
-        if root is not None:  # `FileStore.read`, without a pathlib path and a file object
-            return read_regular_file(os.path.join(root, path))
         return self._store(source).read(path, member_offset, byte_size)
 
     def locate(self, source: str, path: str) -> Whereabouts:
@@ -134,7 +104,6 @@ class ImageReader:
         for store in self._stores.values():
             store.close()
         self._stores.clear()
-        self._file_roots.clear()
 
 
 class IngestedImage(Protocol):

@@ -15,8 +15,8 @@ import pytest
 
 from etl import config
 from etl.errors import TolError
-from etl.reader import ImageReader, read_regular_file
-from etl.sources.common import NotRegularFile
+from etl.reader import ImageReader
+from etl.sources.common import NotRegularFile, read_regular_file
 from etl.sources.eol_archives import EOL_ACCESS, restage
 
 

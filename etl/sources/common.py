@@ -329,25 +329,41 @@ class NotRegularFile(OSError):
     """A source path that is not a regular file (a FIFO, a device, a folder): never read from."""
 
 
-def open_regular_file(path: str | os.PathLike[str]) -> BinaryIO:
-    """Open the regular file `path` for reading. It is opened without blocking (a FIFO would wait for a writer)
-    and checked on its descriptor, so a FIFO, device or folder raises `NotRegularFile` and is never read."""
+def _regular_descriptor(path: str | os.PathLike[str]) -> int:
+    """A descriptor of the regular file `path`, opened without blocking (a FIFO would wait for a writer) and
+    checked on the descriptor, so a FIFO, device or folder raises `NotRegularFile` and is never read."""
     descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     try:
         mode = os.fstat(descriptor).st_mode
         if not stat.S_ISREG(mode):
             kind = "FIFO" if stat.S_ISFIFO(mode) else "folder" if stat.S_ISDIR(mode) else "device or socket"
             raise NotRegularFile(0, kind, os.fspath(path))
-        return os.fdopen(descriptor, "rb")
+        return descriptor
     except BaseException:
         os.close(descriptor)
         raise
 
 
+def open_regular_file(path: str | os.PathLike[str]) -> BinaryIO:
+    """Open the regular file `path` for reading (`NotRegularFile` for anything else, see `_regular_descriptor`)."""
+    return os.fdopen(_regular_descriptor(path), "rb")
+
+
 def read_regular_file(path: str | os.PathLike[str]) -> bytes:
-    """The whole of the regular file `path` (`NotRegularFile` for anything else, see `open_regular_file`)."""
-    with open_regular_file(path) as handle:
-        return handle.read()
+    """The whole of the regular file `path` (`NotRegularFile` for anything else, see `_regular_descriptor`). No
+    file object: read once an image, a buffered file object cost as much as the read."""
+    descriptor = _regular_descriptor(path)
+    try:
+        size = os.fstat(descriptor).st_size
+        data = os.read(descriptor, size + 1)
+        if len(data) != size:  # the file changed size since the fstat (or a short read): read to its end
+            parts = [data]
+            while chunk := os.read(descriptor, 1 << 20):
+                parts.append(chunk)
+            data = b"".join(parts)
+        return data
+    finally:
+        os.close(descriptor)
 
 
 class FileStore:
@@ -355,10 +371,11 @@ class FileStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._root_text = os.fspath(root)  # joined as text: a pathlib path per image costs as much as the read
 
     def read(self, path: str, member_offset: int | None, byte_size: int) -> bytes:
         """The whole file (`NotRegularFile` for a FIFO, device or folder)."""
-        return read_regular_file(self.root / path)
+        return read_regular_file(os.path.join(self._root_text, path))
 
     def unit_of(self, path: str) -> Path:
         """The listing unit holding the image: its folder."""
