@@ -369,7 +369,7 @@ class SampleLayout:
                         "scientific_name": record.scientific_name, "taxonomic_name": record.taxonomic_name,
                         "common": common}
         parts, text = [], []
-        for key, key_text in zip(_JSON_KEYS, _JSON_KEY_TEXTS):  # noqa: B905
+        for key, key_text in zip(_JSON_KEYS, _JSON_KEY_TEXTS, strict=True):
             text.append(key_text)
             if key == "class_index":
                 text.append(_int_list(record.class_indices))
