@@ -5,28 +5,27 @@ The columns are those of the published catalog.csv, plus the shard and the posit
 for a text its collection did not give).
 
 A plan of 10M samples must export in under a minute (issue 18), so the catalog is read as `plan_samples` is
-composed rather than through it: the places and images (`samples` of etl/sql/export.sql, over the view
-`plan_members`), and the names once per taxon (the view `taxon_names`), joined here by taxon id; the split and
-shard path are the plan's and the shard's. Rows become Arrow columns as they arrive:
-- PostgreSQL: one query through the ADBC driver, which reads COPY's binary rows straight into Arrow. Looking
-  each sample's image up by index costs 10 µs a row (the pages of `images` seldom in shared buffers), so the
-  export's connection turns nested loops off (see PG_SETTINGS): the plan's members are hashed against one scan
-  of `images`, with parallel workers, and sorted once.
-- SQLite: the plan's shards are read in ranges of about `SQLITE_PART_ROWS` samples, `READERS` ranges ahead in
-  threads (SQLite runs without the GIL), each through a connection that maps the file into memory (up to
-  SQLite's cap of 2 GB: the lookups of members and images cost half the CPU they cost through a 64 MB page cache;
-  the mapped pages count in the process's resident size, though they are the kernel's file cache); the driver's
-  row tuples become Arrow columns at once, and the ranges are written in order, so the file is the same
-  whatever the number of readers.
-Memory stays bounded by a few ranges of rows and the names of the taxa, not the plan. Parquet row groups are
-`BATCH` rows each (the last one the rest), however the rows arrived.
+composed rather than through it, in three scans read at once (etl/sql/export.sql): the plan's written members
+(over the view `plan_members`), the identity of every image with a taxon, and the names once per taxon (the view
+`taxon_names`). They are joined here: each member finds its image by id in a hash lookup, and the image's taxon
+its names; the split and shard path are the plan's and the shard's. Looking 9.5M members' images up one by one in
+the database cost SQLite ten times its scan of `images` (5.5 s against 0.5 s of CPU at 1M images), and
+PostgreSQL a parallel hash join and a sort of every row. Each scan becomes Arrow columns in C:
+- PostgreSQL: through the ADBC driver, which reads COPY's binary rows straight into Arrow. The export's
+  connection turns nested loops off (see PG_SETTINGS).
+- SQLite: through the ADBC SQLite driver, in a child process each (etl.sqlite_arrow says why).
+Memory holds the three tables (at 10M images about 2 GB), which the join needs whole. Parquet row groups are
+`BATCH` rows each (the last one the rest), encoded and compressed in a thread of their own while the next are
+assembled.
+
+licenses.csv reads its query in ranges of shards, `READERS` ranges ahead in threads, through sqlite3
+connections that map the file into memory (up to SQLite's cap of 2 GB), or on PostgreSQL in one query.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import itertools
 import queue
 import re
 from collections import deque
@@ -38,8 +37,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from etl import sqlite_arrow
 from etl.atomic import atomic_path, atomic_write
-from etl.db import first_line
+from etl.db import first_line, sqlite_file
 from etl.errors import EnvironmentFault, TolError
 from etl.plan import Plan, get_plan
 from etl.progress import Progress
@@ -54,11 +54,17 @@ COLUMNS = ("split", "treeoflife_id", "eol_content_id", "eol_page_id", "bioscan_p
            "family", "genus", "species", "common", "shard", "position")
 INTEGER_COLUMNS = {"eol_content_id", "eol_page_id", "bioscan_part", "inat21_cls_num", "position"}
 NAME_COLUMNS = ("kingdom", "phylum", "class", "order", "family", "genus", "species", "common")
-SAMPLE_COLUMNS = ("shard_index", "position", "treeoflife_id", "eol_content_id", "eol_page_id", "bioscan_part",
-                  "bioscan_filename", "inat21_filename", "inat21_cls_name", "inat21_cls_num", "taxon_id")
-SAMPLE_INTEGER_COLUMNS = {"shard_index", "position", "eol_content_id", "eol_page_id", "bioscan_part",
-                          "inat21_cls_num", "taxon_id"}
-BATCH = 50_000  # rows per Parquet row group, and per fetch from SQLite
+MEMBER_COLUMNS = ("shard_index", "position", "planned_position", "image_id")
+IMAGE_COLUMNS = ("treeoflife_id", "eol_content_id", "eol_page_id", "bioscan_part", "bioscan_filename",
+                 "inat21_filename", "inat21_cls_name", "inat21_cls_num", "taxon_id")
+SAMPLE_INTEGER_COLUMNS = {"shard_index", "position", "planned_position", "eol_content_id", "eol_page_id",
+                          "bioscan_part", "inat21_cls_num", "taxon_id"}
+BATCH = 50_000  # rows per Parquet row group, and per fetch from SQLite (licenses)
+WRITES_AHEAD = 2  # Parquet row groups assembled ahead of the one being written
+ASSEMBLERS = 2  # threads that assemble the catalog's batches (Arrow's gathers run without the GIL)
+# Catalog columns written with a dictionary: those with few values in a row group. The others (ids, file names)
+# have nearly one value per row, where the encoder would build a dictionary only to fall back to plain pages.
+DICTIONARY_COLUMNS = {"split", "bioscan_part", "inat21_cls_name", "inat21_cls_num", *NAME_COLUMNS, "shard"}
 WHAT = ("catalog", "licenses")
 LICENSE_COLUMNS = ("treeoflife_id", "eol_content_id", "eol_page_id", "md5", "medium_source_url",
                    "eol_full_size_copy_url", "license_name", "copyright_owner", "license_link", "title")
@@ -199,16 +205,6 @@ def _batches(engine: Engine, name: str, plan: Plan, shards: Sequence[tuple[int, 
         yield from _in_order(parts, READERS)
 
 
-def _table(engine: Engine, sql: str, schema: pa.Schema) -> pa.Table:
-    """The whole (small) result of `sql` as a table of `schema`."""
-    import pyarrow as pa
-
-    if engine.dialect.name == "postgresql":
-        return pa.Table.from_batches(list(_pg_batches(engine, sql, schema)), schema=schema)
-    with engine.connect() as connection:
-        return pa.Table.from_batches(_sqlite_rows(connection.connection.dbapi_connection, sql, schema), schema=schema)
-
-
 def _cast(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     """`batch` with `schema`'s names and types (the driver gives int32 for INTEGER columns)."""
     import pyarrow as pa
@@ -247,37 +243,110 @@ class _Lookup:
             found &= np.asarray(keys.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
         return self.order[at[found]], found
 
+    def all_rows(self, keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """The row of each key, -1 where it is not found (or NULL)."""
+        import numpy as np
+
+        column = keys.combine_chunks() if hasattr(keys, "combine_chunks") else keys
+        rows, found = self.rows(column)
+        every = np.full(len(found), -1, dtype=np.int64)
+        every[found] = rows
+        return every
+
+
+def _read_table(engine: Engine, sql: str, schema: pa.Schema) -> pa.Table:
+    """All the rows of `sql` as a table of `schema`: on PostgreSQL through the ADBC driver (COPY, binary), on
+    SQLite through the ADBC SQLite driver in a child process (etl.sqlite_arrow)."""
+    import pyarrow as pa
+
+    if engine.dialect.name == "postgresql":
+        return pa.Table.from_batches(list(_pg_batches(engine, sql, schema)), schema=schema)
+    path = sqlite_file(engine.url)
+    if path is None:
+        raise TolError("export reads a SQLite catalog from its file, not from an in-memory database")
+    return sqlite_arrow.read(path, sql, schema)
+
+
+def _in_tar_order(members: pa.Table) -> pa.Table:
+    """`members` sorted by shard, then slot (the tar's order); as they are when the database returned them in
+    key order, which is checked first."""
+    import numpy as np
+
+    shard = members["shard_index"].to_numpy()
+    slot = members["planned_position"].to_numpy()
+    if len(shard) < 2 or bool(np.all((shard[1:] > shard[:-1]) | ((shard[1:] == shard[:-1]) & (slot[1:] > slot[:-1])))):
+        return members
+    return members.sort_by([("shard_index", "ascending"), ("planned_position", "ascending")])
+
 
 def _catalog_batches(engine: Engine, plan: Plan, shards: Sequence[tuple[int, str, int]],
                      schema: pa.Schema) -> Iterator[pa.RecordBatch]:
-    """The plan's catalog rows in `schema` (COLUMNS): the samples with their taxon's names, split and shard. The
-    names are read in a thread while the first samples are read."""
+    """The plan's catalog rows in `schema` (COLUMNS): the samples with their image's identity, their taxon's
+    names, split and shard. The plan's written members, the images and the names are read whole, at once
+    (each a scan: looking 9.5M members' images up one by one cost SQLite ten times a scan of `images`), and
+    joined here: each member finds its image by id in one hash lookup, and the image's taxon its names."""
+    import numpy as np
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     # A plan's shards are numbered 0 to n - 1 (`plan.SHARD_NAME`), so a sample's shard index is its shard's row.
     if [index for index, _, _ in shards] != list(range(len(shards))):
         raise RuntimeError(f"plan {plan.name}: shard indexes are not 0 to {len(shards) - 1}")
     paths = pa.array([path for _, path, _ in shards], type=pa.string())
-    samples = _batches(engine, "samples", plan, [(i, n) for i, _, n in shards],
-                       _schema(SAMPLE_COLUMNS, SAMPLE_INTEGER_COLUMNS))
-    with ThreadPoolExecutor(1, thread_name_prefix="tol-export-names") as pool:
-        reading = pool.submit(_table, engine, _query("names"), _schema(("taxon_id", *NAME_COLUMNS), {"taxon_id"}))
-        first = next(samples, None)
-        names = reading.result()
+    with ThreadPoolExecutor(3, thread_name_prefix="tol-export") as pool:
+        reading = [pool.submit(_read_table, engine, _query(name, plan=plan.id), schema) for name, schema in (
+            ("members", _schema(MEMBER_COLUMNS, SAMPLE_INTEGER_COLUMNS)),
+            ("images", _schema(IMAGE_COLUMNS, SAMPLE_INTEGER_COLUMNS)),
+            ("names", _schema(("taxon_id", *NAME_COLUMNS), {"taxon_id"})))]
+        members, images, names = (future.result() for future in reading)
+    members = _in_tar_order(members)
+    images = images.combine_chunks()
     taxa = _Lookup(names["taxon_id"])
-    named = names.select(NAME_COLUMNS)
-    for batch in itertools.chain([] if first is None else [first], samples):
-        rows, found = taxa.rows(batch.column("taxon_id"))
-        if not found.all():  # a sample whose image lost its taxon is not in plan_samples (an inner join)
-            batch = batch.filter(pa.array(found))
-        if not batch.num_rows:
-            continue
-        columns = {"split": pa.repeat(pa.scalar(plan.split, pa.string()), batch.num_rows),
-                   "shard": paths.take(batch.column("shard_index"))}
-        taken = named.take(pa.array(rows))
-        columns.update({name: taken.column(name).combine_chunks() for name in NAME_COLUMNS})
-        columns.update({name: batch.column(name) for name in SAMPLE_COLUMNS})
-        yield pa.record_batch([columns[field.name] for field in schema], schema=schema)
+    named = names.select(NAME_COLUMNS).combine_chunks()
+    with ThreadPoolExecutor(ASSEMBLERS, thread_name_prefix="tol-export") as pool:
+        # Each image's names row (-1: its taxon has none, so its samples are not in plan_samples, an inner join),
+        # found while the members find their images: every image with a taxon is in `images`, the others are
+        # not (NULL), as plan_samples leaves them out.
+        naming = pool.submit(taxa.all_rows, images["taxon_id"])
+        image_rows = np.asarray(pc.fill_null(pc.index_in(members["image_id"].combine_chunks(),
+                                                         value_set=images["treeoflife_id"]), -1), dtype=np.int64)
+        image_names = naming.result()
+        names_rows = np.where(image_rows >= 0, image_names[np.maximum(image_rows, 0)], -1)
+        exported = np.flatnonzero(names_rows >= 0)
+        places = members.select(["shard_index", "position"]).combine_chunks()
+        split = pa.scalar(plan.split, pa.string())
+
+        def assemble(start: int) -> pa.RecordBatch:
+            """The catalog rows of exported samples `start` to `start + BATCH`."""
+            samples = exported[start:start + BATCH]
+            image = images.take(image_rows[samples])
+            taken = named.take(names_rows[samples])
+            place = places.take(samples)
+            columns = {"split": pa.repeat(split, len(samples)),
+                       "shard": paths.take(place["shard_index"].combine_chunks())}
+            columns.update({name: taken[name].combine_chunks() for name in NAME_COLUMNS})
+            columns.update({name: image[name].combine_chunks() for name in IMAGE_COLUMNS})
+            columns.update({name: place[name].combine_chunks() for name in ("shard_index", "position")})
+            return pa.record_batch([columns[field.name] for field in schema], schema=schema)
+
+        yield from _ordered(pool, assemble, range(0, len(exported), BATCH), ASSEMBLERS + 1)
+
+
+def _ordered(pool: ThreadPoolExecutor, work: Callable[[int], pa.RecordBatch], items: Iterable[int],
+             ahead: int) -> Iterator[pa.RecordBatch]:
+    """`work` of each of `items`, in their order, done in `pool` with at most `ahead` of them started ahead of the
+    one being consumed."""
+    waiting: deque[Future[pa.RecordBatch]] = deque()
+    try:
+        for item in items:
+            waiting.append(pool.submit(work, item))
+            if len(waiting) > ahead:
+                yield waiting.popleft().result()
+        while waiting:
+            yield waiting.popleft().result()
+    finally:
+        for future in waiting:
+            future.cancel()
 
 
 def _filled(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -306,6 +375,11 @@ def _row_groups(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterato
             held, count = rest.to_batches(), rest.num_rows
     if count:
         yield pa.Table.from_batches(held, schema=schema)
+
+
+def _write_group(writer: Any, table: pa.Table) -> None:
+    """Write `table` to the Parquet `writer` as one row group, from one contiguous chunk per column."""
+    writer.write_table(table.combine_chunks(), row_group_size=max(table.num_rows, 1))
 
 
 # ----------------------------------------------------------------------------------------------- export
@@ -344,9 +418,21 @@ def export(engine: Engine, plan_name: str, fmt: str, out: Path, *, progress: boo
         else:
             import pyarrow.parquet as pq
 
-            with atomic_path(out) as partial, pq.ParquetWriter(partial, schema) as writer:
+            dictionary = True if licenses else [c for c in schema.names if c in DICTIONARY_COLUMNS]
+            with atomic_path(out) as partial, pq.ParquetWriter(partial, schema, use_dictionary=dictionary) as writer, \
+                    ThreadPoolExecutor(1, thread_name_prefix="tol-export-write") as pool:
+                # Row groups are encoded and compressed in their own thread (without the GIL) while the next are
+                # assembled; each is one contiguous table, so the file's bytes depend on its rows only.
+                writing: deque[tuple[Future[None], int]] = deque()
                 for table in _row_groups(batches, schema):
-                    writer.write_table(table, row_group_size=BATCH)
-                    count += table.num_rows
-                    bar.advance(table.num_rows)
+                    writing.append((pool.submit(_write_group, writer, table), table.num_rows))
+                    while len(writing) > WRITES_AHEAD or (writing and writing[0][0].done()):
+                        future, rows = writing.popleft()
+                        future.result()
+                        count += rows
+                        bar.advance(rows)
+                for future, rows in writing:
+                    future.result()
+                    count += rows
+                    bar.advance(rows)
     return count

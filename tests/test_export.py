@@ -5,7 +5,9 @@ with the display rules of `etl.naming` â€” not from the views the export reads â
 marked done (one left pending), with failed images (later samples of their shard move up in the tar), and with
 images whose taxon is gone (their samples are not exported, as they are not in `plan_samples`). The catalog is
 checked as CSV and as Parquet (columns, types, values, order, row groups), and licenses.csv row by row; the
-Parquet file is the same, byte for byte, whether SQLite is read by one thread or several, in one range or many.
+licenses file is the same, byte for byte, whether SQLite is read by one thread or several, in one range or many.
+The SQLite reader's child process (etl.sqlite_arrow) is checked on its own: column types from every row, one-line
+errors, and the ADBC SQLite library kept out of the calling process.
 """
 
 from __future__ import annotations
@@ -148,8 +150,8 @@ def test_licenses(exported_plan, sample_collection: Path, tmp_path: Path):
     assert [[("" if v is None else str(v)) for v in row.values()] for row in table.to_pylist()] == wanted
 
 
-def test_sqlite_readers_and_ranges_make_the_same_file(prepared_sqlite_url, engine_of, tmp_path: Path,
-                                                      monkeypatch):
+def test_sqlite_license_readers_and_ranges_make_the_same_file(prepared_sqlite_url, engine_of, tmp_path: Path,
+                                                              monkeypatch):
     engine = engine_of(prepared_sqlite_url)
     plan = make_plan(engine, tmp_path / "out", per_shard=40)
     with engine.begin() as connection:
@@ -159,9 +161,68 @@ def test_sqlite_readers_and_ranges_make_the_same_file(prepared_sqlite_url, engin
     for readers, part_rows in ((1, 10**9), (2, 90), (3, 1)):
         monkeypatch.setattr(export, "READERS", readers)
         monkeypatch.setattr(export, "SQLITE_PART_ROWS", part_rows)
-        files.append(tmp_path / f"c-{readers}.parquet")
-        assert export.export(engine, plan.name, "parquet", files[-1]) == plan.n_samples
+        files.append(tmp_path / f"l-{readers}.parquet")
+        assert export.export(engine, plan.name, "parquet", files[-1], what="licenses") == plan.n_samples
     assert files[0].read_bytes() == files[1].read_bytes() == files[2].read_bytes()
+
+
+@pytest.mark.parametrize(("shards", "slots", "order"), [
+    ([0, 0, 1, 1], [0, 1, 0, 1], [0, 1, 2, 3]),  # already in tar order: kept as it is
+    ([1, 0, 1, 0], [1, 1, 0, 0], [3, 1, 2, 0]),
+    ([2, 0, 2, 1], [0, 5, 3, 0], [1, 3, 0, 2]),
+    ([0, 0], [7, 2], [1, 0]),  # one shard, slots reversed
+    ([], [], []),
+])
+def test_members_are_put_in_tar_order(shards, slots, order):
+    members = pa.table({"shard_index": pa.array(shards, pa.int64()), "planned_position": pa.array(slots, pa.int64()),
+                        "row": pa.array(range(len(shards)), pa.int64())})
+    assert export._in_tar_order(members)["row"].to_pylist() == order
+
+
+def test_sqlite_reader_types_every_row_in_a_child(tmp_path: Path):
+    """The ADBC SQLite driver types a column from the rows of its first batch: a text column NULL in the first
+    rows (more than the driver's default batch of 1024), or NULL in all, still comes out as the schema says; and
+    the driver's library is loaded in the child only (two SQLite libraries in one process break each other's
+    locks)."""
+    import sqlite3
+    import sys
+
+    from etl import sqlite_arrow
+
+    path = tmp_path / "types.sqlite"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE t (n INTEGER NOT NULL, label TEXT, count INTEGER, never TEXT)")
+        connection.executemany("INSERT INTO t VALUES (?, ?, ?, NULL)",
+                               [(n, None if n < 3000 else f"label {n}", None if n % 7 else n) for n in range(3500)])
+    connection.close()
+    schema = pa.schema([("n", pa.int64()), ("label", pa.string()), ("count", pa.int64()), ("never", pa.string())])
+    table = sqlite_arrow.read(path, "SELECT n, label, count, never FROM t ORDER BY n", schema)
+    assert table.schema == schema
+    assert table.to_pylist() == [{"n": n, "label": None if n < 3000 else f"label {n}",
+                                  "count": None if n % 7 else n, "never": None} for n in range(3500)]
+    assert "adbc_driver_sqlite" not in sys.modules
+    with sqlite3.connect(path) as connection:  # the file is free for a writer afterwards
+        connection.execute("INSERT INTO t VALUES (3500, 'x', 1, NULL)")
+    connection.close()
+    assert sqlite_arrow.read(path, "SELECT COUNT(*) FROM t", pa.schema([("n", pa.int64())]))["n"].to_pylist() == [3501]
+
+
+@pytest.mark.parametrize(("name", "sql", "message"), [
+    ("types.sqlite", "SELECT absent_column FROM t", r"could not read the catalog .*types\.sqlite: .*no such column"),
+    ("absent.sqlite", "SELECT 1", r"could not read the catalog .*absent\.sqlite: .*"),
+])
+def test_sqlite_reader_fails_in_one_line(tmp_path: Path, name: str, sql: str, message: str):
+    import sqlite3
+
+    from etl import sqlite_arrow
+    from etl.errors import EnvironmentFault
+
+    with sqlite3.connect(tmp_path / "types.sqlite") as connection:
+        connection.execute("CREATE TABLE t (n INTEGER)")
+    connection.close()
+    with pytest.raises(EnvironmentFault, match=message) as raised:
+        sqlite_arrow.read(tmp_path / name, sql, pa.schema([("n", pa.int64())]))
+    assert "\n" not in str(raised.value)
 
 
 def test_ranges_cover_the_shards_in_order():
@@ -169,3 +230,4 @@ def test_ranges_cover_the_shards_in_order():
     assert export._ranges(shards, 80) == [(0, 1), (2, 6)]
     assert export._ranges(shards, 1) == [(0, 0), (1, 1), (2, 2), (5, 5), (6, 6)]
     assert export._ranges(shards, 10**6) == [(0, 6)]
+

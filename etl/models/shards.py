@@ -96,7 +96,9 @@ class ShardMember(Base):
     # and PostgreSQL's per-row check of this key cost 40 % of plan creation (bench/scale).
     image_id: Mapped[str] = mapped_column(IMAGE_ID)
 
-    __table_args__ = (Index(None, "image_id"),)
+    # SQLite stores the rows in key order (migration 0019): reading a shard's members in slot order is then one
+    # scan, not an index walk with a table lookup per member.
+    __table_args__ = (Index(None, "image_id"), {"sqlite_with_rowid": False})
 
 
 class ImageError(Base):

@@ -1,21 +1,23 @@
 -- Named queries of etl/export.py (loaded with etl.resources.named_queries). `:plan` (a plan's id), `:first` and
 -- `:last` (shard indexes) are integers the export writes into the text.
 
--- name: samples
--- The written samples of the plan's shards `:first` to `:last`, in tar order (the order of the slots: that of
--- the positions among written samples): their places from `plan_members`, the image's identity, and its taxon,
--- whose names the export takes from `taxon_names` once per taxon. A sample whose image has no taxon (any more)
--- is not in `plan_samples`; the export leaves it out when it finds no names for it. Written samples are those
--- with a position (NULL exactly when not written): PostgreSQL estimates that well, and `written = 1` (a CASE)
--- at 0.5 % of the rows. The plan is named through a subquery, not its id as a constant: the constant would
--- leave the join of `shard_plans` to `shards` without a clause, a nested loop, which the export turns off.
-SELECT pm.shard_index, pm.position, i.id AS treeoflife_id, i.eol_content_id, i.eol_page_id, i.bioscan_part,
-       i.bioscan_filename, i.inat21_filename, i.inat21_cls_name, i.inat21_cls_num, i.taxon_id
+-- name: members
+-- The written samples of the plan: their shard, their place in the tar (`position`, NULL exactly when not
+-- written) and their slot in the plan (the tar's order), and their image. In any order: the export sorts them
+-- (SQLite gives them in key order). The plan is named through a subquery, not its id as a constant: the
+-- constant would leave the join of `shard_plans` to `shards` without a clause, a nested loop, which the
+-- PostgreSQL export turns off.
+SELECT pm.shard_index, pm.position, pm.planned_position, pm.image_id
 FROM plan_members AS pm
-JOIN images AS i ON i.id = pm.image_id
 WHERE pm.plan_name = (SELECT name FROM shard_plans WHERE id = :plan) AND pm.position IS NOT NULL
-    AND pm.shard_index BETWEEN :first AND :last
-ORDER BY pm.shard_index, pm.planned_position
+
+-- name: images
+-- The identity of every image with a taxon (a sample whose image has none is not in `plan_samples`), in any
+-- order: one scan, which the export joins to the members by image id.
+SELECT id AS treeoflife_id, eol_content_id, eol_page_id, bioscan_part, bioscan_filename, inat21_filename,
+       inat21_cls_name, inat21_cls_num, taxon_id
+FROM images
+WHERE taxon_id IS NOT NULL
 
 -- name: names
 -- Every taxon's names as a sample shows them.
