@@ -9,10 +9,11 @@ process break each other's POSIX locks (closing one library's descriptor drops t
 opens the file read-only and sends the table back as an Arrow IPC stream on its standard output; it never loads
 Python's sqlite3.
 
-The driver types each column from the rows of its first batch, and fails on a later value that does not fit (a
-text after a first batch of NULLs, typed int64). The child asks for one batch of up to 2^30 rows (more than any
-catalog holds; the driver refuses 2^31 - 1, and allocates as rows come, not ahead), so every row decides the
-type; a column of NULLs alone casts to the schema's type.
+The driver types each column from the values in its first batch of rows, and fails on a later value that does
+not fit (a text after a first batch of NULLs, typed int64). So the child puts one row of the wanted types first
+(`SELECT 1, '', 0 … UNION ALL SELECT 0, * FROM (query)`, the leading column marking it) and drops it: batches
+then stay small (`BATCH_ROWS`), streamed to the parent as they come, and no text column of one batch nears
+Arrow's 2 GB limit of 32-bit offsets (36-byte ids would reach it at 60M images in a single batch).
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ if TYPE_CHECKING:
 MMAP_BYTES = 1 << 31
 CACHE_KB = 1_000_000
 BUSY_TIMEOUT_MS = 30_000  # a writer's transaction may hold the file briefly; wait for it as the catalog does
-STREAM_ROWS = 1 << 20  # rows per message of the IPC stream
 BATCH_ROWS_OPTION = "adbc.sqlite.query.batch_rows"
-BATCH_ROWS = 1 << 30
+BATCH_ROWS = 1 << 20  # rows per batch read and streamed
+LITERALS = {"int64": "0", "string": "''", "double": "0.0"}  # a value of each type the reader can be asked for
 
 
 def read(path: Path, sql: str, schema: pa.Schema) -> pa.Table:
@@ -41,7 +42,10 @@ def read(path: Path, sql: str, schema: pa.Schema) -> pa.Table:
     query the child cannot read raises EnvironmentFault with the child's one-line reason."""
     import pyarrow as pa
 
-    command = [sys.executable, "-m", __name__, str(path)]
+    unknown = [str(field.type) for field in schema if str(field.type) not in LITERALS]
+    if unknown:
+        raise ValueError(f"etl.sqlite_arrow reads {', '.join(LITERALS)} columns, not {unknown[0]}")
+    command = [sys.executable, "-m", __name__, str(path), *(str(field.type) for field in schema)]
     with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as child:
         assert child.stdin is not None and child.stdout is not None and child.stderr is not None
         child.stdin.write(sql.encode())
@@ -54,15 +58,19 @@ def read(path: Path, sql: str, schema: pa.Schema) -> pa.Table:
         if child.wait() != 0 or table is None:
             reason = errors.splitlines()[-1] if errors else f"exit code {child.returncode}"
             raise EnvironmentFault(f"could not read the catalog {path}: {reason}")
-    return pa.table([column.cast(field.type) for column, field in zip(table.columns, schema, strict=True)],
-                    schema=schema)
+    return table.rename_columns(schema.names)
 
 
-def _child(path: str, sql: str) -> None:
-    """Run `sql` on `path` read-only and write its rows to standard output as one Arrow IPC stream."""
+def _child(path: str, types: list[str], sql: str) -> None:
+    """Run `sql` on `path` read-only and write its rows, with columns of `types`, to standard output as one Arrow
+    IPC stream, batch by batch."""
     import adbc_driver_sqlite.dbapi as adbc_sqlite  # type: ignore[import-untyped]
     import pyarrow as pa
+    import pyarrow.compute as pc
 
+    schema = pa.schema([(f"c{i}", pa.type_for_alias(name)) for i, name in enumerate(types)])
+    typed = ", ".join(f"{LITERALS[name]} AS c{i}" for i, name in enumerate(types))
+    wrapped = f"SELECT 1 AS typed_row, {typed} UNION ALL SELECT 0, * FROM ({sql})"
     with adbc_sqlite.connect(f"{Path(path).resolve().as_uri()}?mode=ro") as connection, \
             connection.cursor() as cursor:
         for pragma in (f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}", f"PRAGMA mmap_size = {MMAP_BYTES}",
@@ -70,17 +78,20 @@ def _child(path: str, sql: str) -> None:
             cursor.execute(pragma)
             cursor.fetchall()
         cursor.adbc_statement.set_options(**{BATCH_ROWS_OPTION: str(BATCH_ROWS)})
-        cursor.execute(sql)
-        table = cursor.fetch_arrow_table()
-    with pa.ipc.new_stream(sys.stdout.buffer, table.schema) as stream:
-        for batch in table.to_batches(max_chunksize=STREAM_ROWS):
-            stream.write_batch(batch)
+        cursor.execute(wrapped)
+        with pa.ipc.new_stream(sys.stdout.buffer, schema) as stream:
+            for batch in cursor.fetch_record_batch():
+                rows = batch.filter(pc.equal(batch.column(0), 0))
+                stream.write_batch(pa.record_batch(
+                    [column.cast(field.type) for column, field in zip(rows.columns[1:], schema, strict=True)],
+                    schema=schema))
 
 
 def main() -> int:
-    """The child: `python -m etl.sqlite_arrow FILE`, the query on standard input."""
+    """The child: `python -m etl.sqlite_arrow FILE TYPE…` (a column's Arrow type each), the query on standard
+    input."""
     try:
-        _child(sys.argv[1], sys.stdin.read())
+        _child(sys.argv[1], sys.argv[2:], sys.stdin.read())
     except Exception as error:
         print(f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}",
               file=sys.stderr)

@@ -174,37 +174,45 @@ def test_sqlite_license_readers_and_ranges_make_the_same_file(prepared_sqlite_ur
     ([], [], []),
 ])
 def test_members_are_put_in_tar_order(shards, slots, order):
-    members = pa.table({"shard_index": pa.array(shards, pa.int64()), "planned_position": pa.array(slots, pa.int64()),
-                        "row": pa.array(range(len(shards)), pa.int64())})
-    assert export._in_tar_order(members)["row"].to_pylist() == order
+    import numpy as np
+
+    assert export._tar_order(np.array(shards, dtype=np.int64), np.array(slots, dtype=np.int64)).tolist() == order
 
 
-def test_sqlite_reader_types_every_row_in_a_child(tmp_path: Path):
-    """The ADBC SQLite driver types a column from the rows of its first batch: a text column NULL in the first
-    rows (more than the driver's default batch of 1024), or NULL in all, still comes out as the schema says; and
-    the driver's library is loaded in the child only (two SQLite libraries in one process break each other's
+def test_sqlite_reader_types_every_batch_in_a_child(tmp_path: Path):
+    """The ADBC SQLite driver types a column from the rows of its first batch: a text column NULL in every row of
+    the first batch (`BATCH_ROWS`) and text later, or NULL in all, still comes out as the schema says; and the
+    driver's library is loaded in the child only (two SQLite libraries in one process break each other's
     locks)."""
     import sqlite3
     import sys
 
     from etl import sqlite_arrow
 
+    rows = sqlite_arrow.BATCH_ROWS + 5000
+    first_text = sqlite_arrow.BATCH_ROWS + 1000
     path = tmp_path / "types.sqlite"
     with sqlite3.connect(path) as connection:
         connection.execute("CREATE TABLE t (n INTEGER NOT NULL, label TEXT, count INTEGER, never TEXT)")
         connection.executemany("INSERT INTO t VALUES (?, ?, ?, NULL)",
-                               [(n, None if n < 3000 else f"label {n}", None if n % 7 else n) for n in range(3500)])
+                               ((n, None if n < first_text else f"label {n}", None if n % 7 else n)
+                                for n in range(rows)))
     connection.close()
     schema = pa.schema([("n", pa.int64()), ("label", pa.string()), ("count", pa.int64()), ("never", pa.string())])
     table = sqlite_arrow.read(path, "SELECT n, label, count, never FROM t ORDER BY n", schema)
     assert table.schema == schema
-    assert table.to_pylist() == [{"n": n, "label": None if n < 3000 else f"label {n}",
-                                  "count": None if n % 7 else n, "never": None} for n in range(3500)]
+    assert table["n"].to_pylist() == list(range(rows))
+    assert table["label"].to_pylist() == [None if n < first_text else f"label {n}" for n in range(rows)]
+    assert table["count"].to_pylist() == [None if n % 7 else n for n in range(rows)]
+    assert table["never"].null_count == rows
     assert "adbc_driver_sqlite" not in sys.modules
     with sqlite3.connect(path) as connection:  # the file is free for a writer afterwards
-        connection.execute("INSERT INTO t VALUES (3500, 'x', 1, NULL)")
+        connection.execute("INSERT INTO t VALUES (-1, 'x', 1, NULL)")
     connection.close()
-    assert sqlite_arrow.read(path, "SELECT COUNT(*) FROM t", pa.schema([("n", pa.int64())]))["n"].to_pylist() == [3501]
+    assert sqlite_arrow.read(path, "SELECT COUNT(*) FROM t", pa.schema([("n", pa.int64())]))["n"].to_pylist() == [
+        rows + 1]
+    assert sqlite_arrow.read(path, "SELECT n FROM t WHERE n < 0", pa.schema([("n", pa.int64())])).num_rows == 1
+    assert sqlite_arrow.read(path, "SELECT n FROM t WHERE n > 1e12", pa.schema([("n", pa.int64())])).num_rows == 0
 
 
 @pytest.mark.parametrize(("name", "sql", "message"), [
@@ -231,3 +239,35 @@ def test_ranges_cover_the_shards_in_order():
     assert export._ranges(shards, 1) == [(0, 0), (1, 1), (2, 2), (5, 5), (6, 6)]
     assert export._ranges(shards, 10**6) == [(0, 6)]
 
+
+
+A, B, C = (f"{n:08x}-0000-5000-8000-{n:012x}" for n in (10, 11, 12))
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3, 5])
+@pytest.mark.parametrize(("members", "images", "rows"), [
+    ([A, B, C], [C, A, B], [1, 2, 0]),
+    ([B, B, A], [A, B], [1, 1, 0]),
+    ([C, A], [A, B], [-1, 0]),  # C has no image
+    (["a", "bb", A], ["bb", A, "a"], [2, 0, 1]),  # ids of several lengths: looked up as texts
+    ([A], [], [-1]),
+    ([], [A], []),
+])
+def test_members_find_their_image_rows(members, images, rows, parts, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(export, "JOIN_PARTS", parts)
+    with ThreadPoolExecutor(2) as pool:
+        found = export._image_rows(pa.chunked_array([members[:1], members[1:]], pa.string()),
+                                   pa.chunked_array([images[:2], [], images[2:]], pa.string()), pool)
+    assert found.tolist() == rows
+
+
+def test_ids_of_one_width_are_viewed_as_fixed_binary():
+    ids = pa.chunked_array([pa.array(["x", A, B], pa.string()).slice(1), [], [C]])  # the first's offsets start at 1
+    fixed = export._fixed_width(ids)
+    assert fixed is not None and fixed.type == pa.binary(36)
+    assert fixed.to_pylist() == [A.encode(), B.encode(), C.encode()]
+    assert export._fixed_width(pa.chunked_array([[A, None]], pa.string())) is None
+    assert export._fixed_width(pa.chunked_array([[A], ["short"]], pa.string())) is None
+    assert export._fixed_width(pa.chunked_array([[]], pa.string())) is None
