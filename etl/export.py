@@ -14,7 +14,8 @@ PostgreSQL a parallel hash join and a sort of every row. Each scan becomes Arrow
 - PostgreSQL: through the ADBC driver, which reads COPY's binary rows straight into Arrow. The export's
   connection turns nested loops off (see PG_SETTINGS).
 - SQLite: through the ADBC SQLite driver, in a child process each (etl.sqlite_arrow says why).
-Memory holds the three tables (at 10M images about 2 GB), which the join needs whole. Parquet row groups are
+Memory holds the three tables, which the join needs whole: a peak of 5.0–5.3 GB at 10M images (bench/scale),
+about 0.5 KB an image. Parquet row groups are
 `BATCH` rows each (the last one the rest), encoded and compressed in a thread of their own while the next are
 assembled.
 

@@ -28,10 +28,7 @@ from etl.errors import EnvironmentFault
 if TYPE_CHECKING:
     import pyarrow as pa
 
-# Pages of the catalog mapped into the child's memory (SQLite caps it at 2 GB), and a page cache for the rest.
-MMAP_BYTES = 1 << 31
-CACHE_KB = 1_000_000
-BUSY_TIMEOUT_MS = 30_000  # a writer's transaction may hold the file briefly; wait for it as the catalog does
+MMAP_BYTES = 1 << 31  # the first 2 GB of the file read through a memory map, not a read call per page
 BATCH_ROWS_OPTION = "adbc.sqlite.query.batch_rows"
 BATCH_ROWS = 1 << 20  # rows per batch read and streamed
 LITERALS = {"int64": "0", "string": "''", "double": "0.0"}  # a value of each type the reader can be asked for
@@ -45,7 +42,11 @@ def read(path: Path, sql: str, schema: pa.Schema) -> pa.Table:
     unknown = [str(field.type) for field in schema if str(field.type) not in LITERALS]
     if unknown:
         raise ValueError(f"etl.sqlite_arrow reads {', '.join(LITERALS)} columns, not {unknown[0]}")
-    command = [sys.executable, "-m", __name__, str(path), *(str(field.type) for field in schema)]
+    from etl.db import SQLITE_BUSY_TIMEOUT_MS  # the child does not import it (nor SQLAlchemy with it)
+
+    # A writer's transaction may hold the file briefly: the child waits for it as every catalog connection does.
+    command = [sys.executable, "-m", __name__, str(path), str(SQLITE_BUSY_TIMEOUT_MS),
+               *(str(field.type) for field in schema)]
     with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as child:
         assert child.stdin is not None and child.stdout is not None and child.stderr is not None
         child.stdin.write(sql.encode())
@@ -61,7 +62,7 @@ def read(path: Path, sql: str, schema: pa.Schema) -> pa.Table:
     return table.rename_columns(schema.names)
 
 
-def _child(path: str, types: list[str], sql: str) -> None:
+def _child(path: str, busy_timeout_ms: int, types: list[str], sql: str) -> None:
     """Run `sql` on `path` read-only and write its rows, with columns of `types`, to standard output as one Arrow
     IPC stream, batch by batch."""
     import adbc_driver_sqlite.dbapi as adbc_sqlite  # type: ignore[import-untyped]
@@ -73,8 +74,7 @@ def _child(path: str, types: list[str], sql: str) -> None:
     wrapped = f"SELECT 1 AS typed_row, {typed} UNION ALL SELECT 0, * FROM ({sql})"
     with adbc_sqlite.connect(f"{Path(path).resolve().as_uri()}?mode=ro") as connection, \
             connection.cursor() as cursor:
-        for pragma in (f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}", f"PRAGMA mmap_size = {MMAP_BYTES}",
-                       f"PRAGMA cache_size = -{CACHE_KB}"):
+        for pragma in (f"PRAGMA busy_timeout = {busy_timeout_ms}", f"PRAGMA mmap_size = {MMAP_BYTES}"):
             cursor.execute(pragma)
             cursor.fetchall()
         cursor.adbc_statement.set_options(**{BATCH_ROWS_OPTION: str(BATCH_ROWS)})
@@ -88,10 +88,10 @@ def _child(path: str, types: list[str], sql: str) -> None:
 
 
 def main() -> int:
-    """The child: `python -m etl.sqlite_arrow FILE TYPE…` (a column's Arrow type each), the query on standard
-    input."""
+    """The child: `python -m etl.sqlite_arrow FILE BUSY_TIMEOUT_MS TYPE…` (a column's Arrow type each), the query
+    on standard input."""
     try:
-        _child(sys.argv[1], sys.argv[2:], sys.stdin.read())
+        _child(sys.argv[1], int(sys.argv[2]), sys.argv[3:], sys.stdin.read())
     except Exception as error:
         print(f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}",
               file=sys.stderr)
