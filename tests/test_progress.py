@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from etl import db
+from etl import db, export
 from tests.helpers import TOL, make_plan, tol_env
 
 # count/total unit (percent), rate unit/s, elapsed, ETA
@@ -50,7 +50,11 @@ def test_stages_print_plain_progress_lines_when_stderr_is_not_a_terminal(small_p
 
     exported = _tol(small_plan, tmp_path, "catalog", "export", "p-val", "--out", str(tmp_path / "c.csv"))
     assert exported.returncode == 0, exported.stderr
-    assert [m["stage"] for m in PLAIN_LINE.finditer(exported.stderr)] == ["export p-val"], exported.stderr
+    # Reading and joining first, a step each (lines before the first row), then the rows as they are written.
+    lines = [(m["stage"], m["done"], m["unit"]) for m in PLAIN_LINE.finditer(exported.stderr)]
+    steps = [("export p-val", str(n), "steps") for n in range(1, len(export.CATALOG_STEPS) + 1)]
+    assert lines[:len(steps)] == steps and len(lines) == len(steps) + 1, exported.stderr
+    assert lines[-1][0] == "export p-val" and lines[-1][2] == "rows", exported.stderr
 
 
 def test_quiet_prints_no_progress(small_plan: str, tmp_path: Path):
