@@ -41,6 +41,13 @@ class PlanTotals(Protocol):
 ShardState = Literal["pending", "claimed", "done", "failed"]
 SHARD_STATES: tuple[ShardState, ...] = get_args(ShardState)
 QUERIES = resources.named_queries("write/queue.sql")
+# A claim (see claim_next in queue.sql): on SQLite two statements in one transaction; on PostgreSQL one, the
+# failing of exhausted shards in the WITH of the claim itself.
+CLAIM_SQLITE = QUERIES["claim_next"].format(skip_locked="", no_wal_wait="")
+CLAIM_PG = (f"WITH exhausted AS (\n{QUERIES['fail_exhausted']}\nRETURNING id\n)\n"
+            + QUERIES["claim_next"].format(
+                skip_locked=" FOR UPDATE SKIP LOCKED",
+                no_wal_wait="\n  AND set_config('synchronous_commit', 'off', true) = 'off'"))
 
 T = TypeVar("T")
 
@@ -278,10 +285,10 @@ class ShardQueue:
         with self._statement() as connection:
             if connection.dialect.name == "postgresql":
                 # One statement, one round trip; it also turns off the wait for its WAL flush (see queue.sql).
-                row = connection.execute(text(QUERIES["claim_next_pg"]), params).first()
+                row = connection.execute(text(CLAIM_PG), params).first()
             else:
                 connection.execute(text(QUERIES["fail_exhausted"]), params)
-                row = connection.execute(text(QUERIES["claim_next"]), params).first()
+                row = connection.execute(text(CLAIM_SQLITE), params).first()
         if row is None:
             return None
         return Claim(row.id, row.shard_index, row.path, token, row.attempts, row.n_planned)

@@ -1,6 +1,6 @@
 -- Every statement on the `shards` table (the write stage's work queue and its manifests), used only by
--- etl/write/queue.py. A word in braces is filled in by queue.py before the query runs: a row lock that only
--- PostgreSQL has, or the plan's ranked images.
+-- etl/write/queue.py. A word in braces is filled in by queue.py before the query runs: a row lock or setting that
+-- only PostgreSQL has, or the plan's ranked images.
 
 -- name: add_shards
 INSERT INTO shards (plan_id, shard_index, path, state, n_planned)
@@ -17,46 +17,30 @@ JOIN shards AS sh ON sh.plan_id = :plan AND sh.shard_index = (r.n - 1) / :per
 ORDER BY r.image_id
 
 -- name: fail_exhausted
--- SQLite (PostgreSQL: claim_next_pg): shards whose lease expired after their last allowed attempt.
+-- Shards whose lease expired after their last allowed attempt. SQLite runs it before claim_next in the claim's
+-- transaction; on PostgreSQL queue.py puts it in claim_next's WITH (see there).
 UPDATE shards SET state = 'failed', error = COALESCE(error, 'lease expired (worker lost)')
     || ' after ' || CAST(attempts AS VARCHAR(12)) || ' attempts', claim_token = NULL
 WHERE plan_id = :plan AND state = 'claimed' AND lease_until < :now AND attempts >= :max
 
 -- name: claim_next
--- SQLite (PostgreSQL: claim_next_pg): the first pending (or lease-expired) shard. No row lock: the write
--- transaction (BEGIN IMMEDIATE) already excludes every other writer.
+-- The first pending (or lease-expired) shard. SQLite: no row lock (both words in braces empty), the
+-- write transaction (BEGIN IMMEDIATE) already excludes every other writer. PostgreSQL: queue.py composes one
+-- statement, `WITH exhausted AS (fail_exhausted RETURNING id) claim_next`, sent alone in autocommit: one round
+-- trip per claim instead of five (BEGIN, SET LOCAL, two UPDATEs, COMMIT). The data-modifying WITH runs to
+-- completion whether or not it is read; both parts see one snapshot, which is enough, as they touch disjoint
+-- rows (attempts at the maximum, attempts below it). The first word skips the rows other workers hold locked;
+-- the second is `SET LOCAL synchronous_commit = off` for the statement's own transaction: a claim need not
+-- wait for its WAL flush, which a busy server can stall for a quarter of a second (bench/scale at 10M). A claim
+-- lost in a server crash is harmless: the worker's renewals and its final commit both check the claim token,
+-- and the shard is simply claimed again.
 UPDATE shards SET state = 'claimed', claim_token = :token, worker = :worker, claimed_at = :now,
        lease_until = :lease, attempts = attempts + 1
 WHERE id = (
     SELECT id FROM shards
     WHERE plan_id = :plan AND attempts < :max
       AND (state = 'pending' OR (state = 'claimed' AND lease_until < :now))
-    ORDER BY shard_index LIMIT 1)
-RETURNING id, shard_index, path, attempts, n_planned
-
--- name: claim_next_pg
--- PostgreSQL: fail_exhausted and claim_next in one statement, which queue.py sends alone in autocommit: one
--- round trip per claim instead of five (BEGIN, SET LOCAL, two UPDATEs, COMMIT). Rows other workers hold locked
--- are skipped. The data-modifying WITH runs to completion whether or not it is read; both parts see one
--- snapshot, which is enough, as they touch disjoint rows (attempts at the maximum, attempts below it).
--- set_config(..., true) is `SET LOCAL synchronous_commit = off` for the statement's own transaction: a claim
--- need not wait for its WAL flush, which a busy server can stall for a quarter of a second (bench/scale at 10M).
--- A claim lost in a server crash is harmless: the worker's renewals and its final commit both check the claim
--- token, and the shard is simply claimed again.
-WITH exhausted AS (
-    UPDATE shards SET state = 'failed', error = COALESCE(error, 'lease expired (worker lost)')
-        || ' after ' || CAST(attempts AS VARCHAR(12)) || ' attempts', claim_token = NULL
-    WHERE plan_id = :plan AND state = 'claimed' AND lease_until < :now AND attempts >= :max
-    RETURNING id
-)
-UPDATE shards SET state = 'claimed', claim_token = :token, worker = :worker, claimed_at = :now,
-       lease_until = :lease, attempts = attempts + 1
-WHERE id = (
-    SELECT id FROM shards
-    WHERE plan_id = :plan AND attempts < :max
-      AND (state = 'pending' OR (state = 'claimed' AND lease_until < :now))
-    ORDER BY shard_index LIMIT 1 FOR UPDATE SKIP LOCKED)
-  AND set_config('synchronous_commit', 'off', true) = 'off'
+    ORDER BY shard_index LIMIT 1{skip_locked}){no_wal_wait}
 RETURNING id, shard_index, path, attempts, n_planned
 
 -- name: renew
