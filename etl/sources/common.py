@@ -329,16 +329,18 @@ class NotRegularFile(OSError):
     """A source path that is not a regular file (a FIFO, a device, a folder): never read from."""
 
 
-def _regular_descriptor(path: str | os.PathLike[str]) -> int:
-    """A descriptor of the regular file `path`, opened without blocking (a FIFO would wait for a writer) and
-    checked on the descriptor, so a FIFO, device or folder raises `NotRegularFile` and is never read."""
+def _regular_descriptor(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """A descriptor of the regular file `path` and its size, opened without blocking (a FIFO would wait for a
+    writer) and checked on the descriptor, so a FIFO, device or folder raises `NotRegularFile` and is never
+    read."""
     descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     try:
-        mode = os.fstat(descriptor).st_mode
-        if not stat.S_ISREG(mode):
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            mode = status.st_mode
             kind = "FIFO" if stat.S_ISFIFO(mode) else "folder" if stat.S_ISDIR(mode) else "device or socket"
             raise NotRegularFile(0, kind, os.fspath(path))
-        return descriptor
+        return descriptor, status.st_size
     except BaseException:
         os.close(descriptor)
         raise
@@ -346,15 +348,14 @@ def _regular_descriptor(path: str | os.PathLike[str]) -> int:
 
 def open_regular_file(path: str | os.PathLike[str]) -> BinaryIO:
     """Open the regular file `path` for reading (`NotRegularFile` for anything else, see `_regular_descriptor`)."""
-    return os.fdopen(_regular_descriptor(path), "rb")
+    return os.fdopen(_regular_descriptor(path)[0], "rb")
 
 
 def read_regular_file(path: str | os.PathLike[str]) -> bytes:
     """The whole of the regular file `path` (`NotRegularFile` for anything else, see `_regular_descriptor`). No
     file object: read once an image, a buffered file object cost as much as the read."""
-    descriptor = _regular_descriptor(path)
+    descriptor, size = _regular_descriptor(path)
     try:
-        size = os.fstat(descriptor).st_size
         data = os.read(descriptor, size + 1)
         if len(data) != size:  # the file changed size since the fstat (or a short read): read to its end
             parts = [data]
