@@ -223,40 +223,26 @@ def _cast(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
 # --------------------------------------------------------------------------------------------- assembly
 
 
-class _Lookup:
-    """Rows of a table found by an int64 key column with no nulls (taxon ids are 63-bit hashes: sorted and
-    searched, not indexed)."""
+def _rows_by_key(table_keys: pa.ChunkedArray, keys: pa.ChunkedArray) -> np.ndarray:
+    """The row of `table_keys` (int64, no NULL) holding each of `keys`, -1 where there is none (or the key is
+    NULL). Taxon ids are 63-bit hashes: sorted and searched, not hashed."""
+    import numpy as np
+    import pyarrow.compute as pc
 
-    def __init__(self, keys: pa.Array | pa.ChunkedArray):
-        import numpy as np
-
-        values = np.asarray(keys.to_numpy(), dtype=np.int64) if len(keys) else np.zeros(0, dtype=np.int64)
-        self.order = np.argsort(values, kind="stable")
-        self.sorted = values[self.order]
-
-    def rows(self, keys: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-        """(row of each key found, whether each key was found); a null key is not found."""
-        import numpy as np
-        import pyarrow.compute as pc
-
-        wanted = np.asarray(pc.fill_null(keys, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
-        if not len(self.sorted):
-            return np.zeros(0, dtype=np.int64), np.zeros(len(wanted), dtype=bool)
-        at = np.minimum(np.searchsorted(self.sorted, wanted), len(self.sorted) - 1)
-        found = self.sorted[at] == wanted
-        if keys.null_count:
-            found &= np.asarray(keys.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-        return self.order[at[found]], found
-
-    def all_rows(self, keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
-        """The row of each key, -1 where it is not found (or NULL)."""
-        import numpy as np
-
-        column = keys.combine_chunks() if hasattr(keys, "combine_chunks") else keys
-        rows, found = self.rows(column)
-        every = np.full(len(found), -1, dtype=np.int64)
-        every[found] = rows
-        return every
+    values = np.asarray(table_keys.to_numpy(), dtype=np.int64)
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    column = keys.combine_chunks()
+    wanted = np.asarray(pc.fill_null(column, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    rows = np.full(len(wanted), -1, dtype=np.int64)
+    if not len(ordered):
+        return rows
+    at = np.minimum(np.searchsorted(ordered, wanted), len(ordered) - 1)
+    found = ordered[at] == wanted
+    if column.null_count:
+        found &= np.asarray(column.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    rows[found] = order[at[found]]
+    return rows
 
 
 def _read_table(engine: Engine, sql: str, schema: pa.Schema) -> pa.Table:
@@ -355,7 +341,7 @@ def _catalog_batches(engine: Engine, plan: Plan, shards: Sequence[tuple[int, str
         # plan_samples, an inner join). Every image with a taxon is in `images`; the others are not (NULL), as
         # plan_samples leaves them out.
         contiguous = pool.submit(images.combine_chunks)
-        naming = pool.submit(lambda: _Lookup(names_read.result()["taxon_id"]).all_rows(images["taxon_id"]))
+        naming = pool.submit(lambda: _rows_by_key(names_read.result()["taxon_id"], images["taxon_id"]))
         members = members_read.result()
         on_step()
         image_rows = _image_rows(members["image_id"], images["treeoflife_id"], pool)

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 MMAP_BYTES = 1 << 31  # the first 2 GB of the file read through a memory map, not a read call per page
 BATCH_ROWS_OPTION = "adbc.sqlite.query.batch_rows"
 BATCH_ROWS = 1 << 20  # rows per batch read and streamed
-LITERALS = {"int64": "0", "string": "''", "double": "0.0"}  # a value of each type the reader can be asked for
+LITERALS = {"int64": "0", "string": "''"}  # a value of each type the reader can be asked for
 
 
 def read(path: Path, sql: str, schema: pa.Schema) -> pa.Table:

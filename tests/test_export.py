@@ -271,3 +271,15 @@ def test_ids_of_one_width_are_viewed_as_fixed_binary():
     assert export._fixed_width(pa.chunked_array([[A, None]], pa.string())) is None
     assert export._fixed_width(pa.chunked_array([[A], ["short"]], pa.string())) is None
     assert export._fixed_width(pa.chunked_array([[]], pa.string())) is None
+
+
+@pytest.mark.parametrize(("table_keys", "keys", "rows"), [
+    ([30, 10, 20], [10, 20, 30, 10], [1, 2, 0, 1]),
+    ([30, 10], [20, None, 30], [-1, -1, 0]),  # a missing key and a NULL one
+    ([], [5, None], [-1, -1]),
+    ([-(2**62), 2**62], [2**62], [1]),  # 63-bit taxon ids
+])
+def test_names_rows_by_taxon_id(table_keys, keys, rows):
+    found = export._rows_by_key(pa.chunked_array([table_keys], pa.int64()),
+                                pa.chunked_array([keys[:1], keys[1:]], pa.int64()))
+    assert found.tolist() == rows
