@@ -45,9 +45,10 @@ def exported_plan(prepared_url, engine_of, tmp_path: Path):
         for index, shard_id, position, image_id in members:
             by_shard.setdefault(index, []).append((shard_id, position, image_id))
         failed = [by_shard[0][3], by_shard[0][10], by_shard[1][0]]
-        for shard_id, _, image_id in failed:
-            connection.execute(text("INSERT INTO image_errors (image_id, shard_id, stage, reason) "
-                                    "VALUES (:i, :s, 'write', 'cannot decode')"), {"i": image_id, "s": shard_id})
+        for shard_id, slot, image_id in failed:
+            connection.execute(text("INSERT INTO image_errors (image_id, shard_id, stage, reason, planned_position) "
+                                    "VALUES (:i, :s, 'write', 'cannot decode', :p)"),
+                               {"i": image_id, "s": shard_id, "p": slot})
         connection.execute(text("INSERT INTO image_errors (image_id, shard_id, stage, reason) "
                                 "VALUES (:i, NULL, 'ingest', 'unreadable')"), {"i": by_shard[2][5][2]})
         connection.execute(text("UPDATE images SET taxon_id = NULL WHERE id = :i"), {"i": by_shard[0][20][2]})

@@ -96,3 +96,55 @@ def test_members_clustered_keeps_the_rows(empty_url, engine_of):
     schema.downgrade(engine, "0018")
     assert stored() == sorted(rows)
     assert not sqlite or has_rowid()
+
+
+def test_members_by_slot_keeps_the_places(prepared_url, engine_of, tmp_path):
+    """0020 records each image error's slot (filled from `shard_members` for the errors already there) and drops
+    the index on `shard_members.image_id`; `plan_members` gives the same rows before and after, and after the
+    downgrade, which rebuilds the index."""
+    from sqlalchemy import text
+
+    from tests.helpers import make_plan
+
+    engine = engine_of(prepared_url)
+    schema.downgrade(engine, "0019")
+    plan = make_plan(engine, tmp_path / "out", per_shard=40)
+    failed = [(0, 3), (0, 11), (1, 0), (1, 39)]  # (shard index, slot)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE shards SET state = 'done' WHERE plan_id = :p"), {"p": plan.id})
+        for index, slot in failed:
+            connection.execute(text("""
+                INSERT INTO image_errors (image_id, shard_id, stage, reason)
+                SELECT m.image_id, m.shard_id, 'write', 'cannot decode' FROM shard_members AS m
+                JOIN shards AS sh ON sh.id = m.shard_id WHERE sh.plan_id = :p AND sh.shard_index = :i
+                AND m.position = :s"""), {"p": plan.id, "i": index, "s": slot})
+
+    def places() -> list[tuple]:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(
+                "SELECT shard_index, planned_position, position, written, image_id FROM plan_members "
+                "WHERE plan_id = :p ORDER BY shard_index, planned_position"), {"p": plan.id})]
+
+    def indexed_columns() -> set[tuple[str, ...]]:
+        return {tuple(index["column_names"]) for index in inspect(engine).get_indexes("shard_members")}
+
+    before = places()
+    # Independently: in shard 0 the slots after 3 move up one and after 11 two; slot 39 of shard 1 is not written.
+    by_slot = {(index, slot): (position, written) for index, slot, position, written, _ in before}
+    assert by_slot[(0, 2)] == (2, 1) and by_slot[(0, 3)] == (None, 0) and by_slot[(0, 4)] == (3, 1)
+    assert by_slot[(0, 12)] == (10, 1) and by_slot[(1, 1)] == (0, 1) and by_slot[(1, 39)] == (None, 0)
+    assert ("image_id",) in indexed_columns()
+
+    schema.upgrade(engine, "0020")
+    with engine.connect() as connection:
+        recorded = sorted(connection.execute(text("""
+            SELECT sh.shard_index, e.planned_position FROM image_errors AS e JOIN shards AS sh ON sh.id = e.shard_id
+            WHERE sh.plan_id = :p"""), {"p": plan.id}).all())
+    assert [tuple(row) for row in recorded] == failed
+    assert ("image_id",) not in indexed_columns()
+    assert places() == before
+
+    schema.downgrade(engine, "0019")
+    assert ("image_id",) in indexed_columns()
+    assert "planned_position" not in {column["name"] for column in inspect(engine).get_columns("image_errors")}
+    assert places() == before

@@ -97,8 +97,9 @@ class ShardMember(Base):
     image_id: Mapped[str] = mapped_column(IMAGE_ID)
 
     # SQLite stores the rows in key order (migration 0019): reading a shard's members in slot order is then one
-    # scan, not an index walk with a table lookup per member.
-    __table_args__ = (Index(None, "image_id"), {"sqlite_with_rowid": False})
+    # scan, not an index walk with a table lookup per member. No index on `image_id` (migration 0020): a plan
+    # appends its members in key order, and nothing looks a member up by its image.
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
 
 class ImageError(Base):
@@ -110,5 +111,8 @@ class ImageError(Base):
     shard_id: Mapped[int | None] = mapped_column(ForeignKey("shards.id", ondelete="CASCADE"))
     stage: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text)
+    # The failed image's slot in its shard (shard_members.position), for a stage with a shard: what places
+    # the shard's written samples in its tar (plan_members). NULL for an error of no shard.
+    planned_position: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (Index(None, "image_id"), Index(None, "shard_id"))

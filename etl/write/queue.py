@@ -101,6 +101,7 @@ class SkippedImage(NamedTuple):
 
     image_id: str
     reason: str
+    planned_position: int  # its slot in the shard (shard_members.position)
 
 
 class ShardRow(NamedTuple):
@@ -332,7 +333,8 @@ class ShardQueue:
             connection.execute(text(QUERIES["clear_image_errors"]), {"shard": held.shard_id})
             if skipped:
                 connection.execute(text(QUERIES["record_image_error"]), [
-                    {"image": image, "shard": held.shard_id, "reason": reason} for image, reason in skipped])
+                    {"image": image.image_id, "shard": held.shard_id, "reason": image.reason,
+                     "slot": image.planned_position} for image in skipped])
             connection.execute(text(QUERIES["record_manifest"]), {
                 **manifest._asdict(), "done_at": time.time(), "id": held.shard_id, "token": held.token})
         return True

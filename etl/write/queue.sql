@@ -7,14 +7,13 @@ INSERT INTO shards (plan_id, shard_index, path, state, n_planned)
 VALUES (:plan, :index, :path, 'pending', :planned)
 
 -- name: add_members
--- The n-th ranked image (from 1) goes to shard (n - 1) / per at position (n - 1) % per. Rows go in by image id,
--- so the image-id index takes them in order (random inserts into it were most of a plan's time); the primary
--- key's new entries all fall after the other plans' shards either way.
+-- The n-th ranked image (from 1) goes to shard (n - 1) / per at position (n - 1) % per. The rows come in the
+-- ranking's order, which is the key's (shard, slot) order, so they are appended after the other plans' rows:
+-- no sort and no random insert (migration 0020 dropped the index on image_id, which took them in id order).
 INSERT INTO shard_members (shard_id, position, image_id)
 SELECT sh.id, (r.n - 1) % :per, r.image_id
 FROM ({ranked}) AS r
 JOIN shards AS sh ON sh.plan_id = :plan AND sh.shard_index = (r.n - 1) / :per
-ORDER BY r.image_id
 
 -- name: fail_exhausted
 -- Shards whose lease expired after their last allowed attempt. SQLite runs it before claim_next in the claim's
@@ -63,7 +62,8 @@ SELECT id FROM shards WHERE id = :id AND claim_token = :token AND state = 'claim
 DELETE FROM image_errors WHERE shard_id = :shard
 
 -- name: record_image_error
-INSERT INTO image_errors (image_id, shard_id, stage, reason) VALUES (:image, :shard, 'write', :reason)
+INSERT INTO image_errors (image_id, shard_id, stage, reason, planned_position)
+VALUES (:image, :shard, 'write', :reason, :slot)
 
 -- name: record_manifest
 UPDATE shards SET state = 'done', n_samples = :n_samples, n_bytes = :n_bytes, sha256 = :sha256,

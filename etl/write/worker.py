@@ -331,7 +331,7 @@ def _skip(context: WorkerContext, progress: _ShardProgress, record: SampleRecord
     when too many passing image errors show the environment is at fault."""
     if fault.kind != "image":
         raise EnvironmentProblem(fault)
-    progress.skipped.append(SkippedImage(record.image_id, fault.reason))
+    progress.skipped.append(SkippedImage(record.image_id, fault.reason, record.position))
     progress.passing += is_passing(fault.reason)
     seen = progress.position + 1
     if passing_errors_exceeded(progress.passing, seen, context.passing_error_percent):
@@ -361,7 +361,7 @@ def _write_from(context: WorkerContext, records: list[SampleRecord], start: int,
             with progress.lock:
                 if progress.generation != generation:
                     return
-                progress.skipped.append(SkippedImage(record.image_id, changed))
+                progress.skipped.append(SkippedImage(record.image_id, changed, record.position))
             continue
         try:
             result = _read_and_prepare(context, record)
