@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import fresh_catalog, kept_catalog, machine, peak_rss_mb
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
 from etl import db
@@ -80,6 +80,28 @@ def _drop_plans(engine: Engine) -> None:
                 connection.exec_driver_sql(f"VACUUM {table}")
 
 
+SLOW_STATEMENT_SECONDS = 2.0
+
+
+def _time_statements(engine: Engine, over: float) -> list[str]:
+    """A list that gets "seconds: first words" of each statement `engine` runs for longer than `over` seconds
+    (wall time, as the server's work is not in this process's CPU on PostgreSQL)."""
+    slow: list[str] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def started(connection, cursor, statement, parameters, context, executemany) -> None:
+        connection.info["bench_started"] = time.perf_counter()
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def ended(connection, cursor, statement, parameters, context, executemany) -> None:
+        seconds = time.perf_counter() - connection.info.pop("bench_started")
+        if seconds > over:
+            words = " ".join(line for line in statement.splitlines() if not line.lstrip().startswith("--"))
+            slow.append(f"{seconds:.1f} s: {' '.join(words.split())[:60]}")
+
+    return slow
+
+
 def run_stage(stage: str, url: str, images: int, taxa: int, dh_rows: int, workdir: str) -> dict:
     """One stage in this process; returns its figures."""
     from etl import exclusions, export, splits, taxonomy
@@ -123,11 +145,14 @@ def run_stage(stage: str, url: str, images: int, taxa: int, dh_rows: int, workdi
         extra = {"excluded": report.excluded_images}
     elif stage == "plans":
         _drop_plans(engine)
+        slow = _time_statements(engine, SLOW_STATEMENT_SECONDS)
         started, cpu = time.perf_counter(), time.process_time()
         for split in ("train", "val", "train_small"):
             plan, _ = create_plan(engine, f"scale-{split}", PlanOptions(
                 split_name="scale", split=split, samples_per_shard=10_000, out_dir=str(Path(workdir) / split)))
             extra[split] = plan.n_samples
+            extra[f"{split} statements over {SLOW_STATEMENT_SECONDS:g} s"] = slow[:]
+            slow.clear()
     elif stage == "claim all shards":
         plan = get_plan(engine, "scale-train")
         queue = ShardQueue(engine)
