@@ -140,3 +140,18 @@ def test_a_file_changed_after_ingest_is_an_image_error_not_a_sample(catalog_url,
         with tarfile.open(tar) as handle:
             written |= {name.partition(".")[0] for name in handle.getnames()}
     assert same_size.id not in written and grown.id not in written and not (eol_in_archive & written)
+    # Each error records its image's slot, and plan_members places the written samples as the tars hold them.
+    with engine.connect() as connection:
+        slots = connection.execute(text(
+            "SELECT e.planned_position, m.position FROM image_errors AS e JOIN shard_members AS m "
+            "ON m.shard_id = e.shard_id AND m.image_id = e.image_id")).all()
+        places = connection.execute(text(
+            "SELECT shard_path, position, image_id FROM plan_members WHERE plan_id = :p AND written = 1 "
+            "ORDER BY shard_path, position"), {"p": plan.id}).all()
+    assert len(slots) == len(errors) and all(recorded == slot for recorded, slot in slots)
+    in_tars = []
+    for tar in sorted((tmp_path / "out").glob("shard-*.tar")):
+        with tarfile.open(tar) as handle:
+            keys = list(dict.fromkeys(name.partition(".")[0] for name in handle.getnames()))
+        in_tars += [(tar.name, position, key) for position, key in enumerate(keys)]
+    assert [(Path(path).name, position, image) for path, position, image in places] == in_tars
