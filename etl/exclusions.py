@@ -184,11 +184,16 @@ def report(engine: Engine, examples: int = 10) -> ExclusionReport:
             planned_excluded = connection.execute(text("""
                 SELECT COUNT(*) FROM shard_members AS m
                 JOIN (SELECT DISTINCT image_id FROM image_exclusions) AS x ON x.image_id = m.image_id""")).scalar_one()
+        # The excluded species' images first (one scan of `images`), then the members among them (one scan of
+        # `shard_members`): a lookup of every member's image and taxon took SQLite 130 s at 10M images.
         planned_unseen = connection.execute(text("""
             SELECT COUNT(*) FROM shard_members AS m
-            JOIN images AS i ON i.id = m.image_id
-            JOIN taxa AS t ON t.id = i.taxon_id
-            JOIN exclusions AS e ON e.kind = 'species' AND e.genus = t.genus AND e.species = t.species""")).scalar_one()
+            WHERE m.image_id IN (
+                SELECT i.id FROM images AS i
+                WHERE i.taxon_id IN (
+                    SELECT t.id FROM taxa AS t
+                    JOIN exclusions AS e ON e.kind = 'species' AND e.genus = t.genus AND e.species = t.species))"""
+                                                 )).scalar_one()
         plans = connection.execute(text("SELECT COUNT(*) FROM shard_plans")).scalar_one()
     images_per_entry: dict[int, set[str]] = {}
     for image, entry in matches:

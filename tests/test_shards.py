@@ -71,6 +71,44 @@ def test_plan_is_deterministic_and_leaves_out_excluded_and_unnamed(prepared, tmp
     assert exclusions.report(engine).planned_excluded == 0
 
 
+def test_exclusion_report_counts_the_planned_samples_an_exclusion_added_later_would_have_left_out(
+        prepared, tmp_path: Path):
+    """An exclusion added after a plan: the report counts the plan's samples it matches (a species listed on
+    two lists counts each sample once), against counts made here from the tables."""
+    _url, engine = prepared
+    plan = make_plan(engine, tmp_path / "a")
+    with engine.connect() as connection:
+        planned = connection.execute(text("""
+            SELECT i.id, i.source, i.member, i.inat21_filename, i.bioscan_filename, t.genus, t.species
+            FROM shard_members AS m JOIN shards AS s ON s.id = m.shard_id JOIN images AS i ON i.id = m.image_id
+            JOIN taxa AS t ON t.id = i.taxon_id WHERE s.plan_id = :p"""), {"p": plan.id}).all()
+    by_species: dict[tuple[str, str], int] = {}
+    for row in planned:
+        if row.genus and row.species:
+            by_species[(row.genus, row.species)] = by_species.get((row.genus, row.species), 0) + 1
+    (genus, epithet), samples = max(by_species.items(), key=lambda item: (item[1], item[0]))
+    image = next(row for row in planned if row.source == "inat21")
+    entries = [
+        {"list_name": "late-a", "kind": "species", "reason": "test", "entry": f"{genus} {epithet}",
+         "file_name": None, "genus": genus, "species": epithet},
+        {"list_name": "late-b", "kind": "species", "reason": "test", "entry": f"{genus} {epithet}",
+         "file_name": None, "genus": genus, "species": epithet},
+        {"list_name": "late-a", "kind": "image", "reason": "test", "entry": image.inat21_filename,
+         "file_name": image.inat21_filename, "genus": None, "species": None},
+    ]
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO exclusions (list_name, kind, reason, entry, file_name, genus, species) "
+            "VALUES (:list_name, :kind, :reason, :entry, :file_name, :genus, :species)"), entries)
+    file_names = {"eol": "member", "inat21": "inat21_filename", "bioscan": "bioscan_filename"}
+    excluded = {row.id for row in planned if (row.genus, row.species) == (genus, epithet)
+                or getattr(row, file_names[row.source]) == image.inat21_filename}
+    report = exclusions.report(engine)
+    assert samples >= 2 and report.planned_unseen_species == samples
+    assert image.id in excluded and report.planned_excluded == len(excluded) > samples
+    assert report.overlaps
+
+
 @pytest.mark.parametrize(("options", "message"), [
     ({"split": "test"}, "--split must be one of"),
     ({"resize": "stretch"}, "--resize must be one of"),
