@@ -4,7 +4,8 @@ Builds a synthetic catalog directly in the database (no image files) with the re
 iNat21 26 %, BIOSCAN 11 %) and naming keys, then times each catalog stage in its own process, so that each
 figure's peak RSS is that stage's alone: ingest-load, taxa resolve, the split view over all images,
 exclusions, plans for train / val / train_small, claiming every shard of the train plan (no writing; the
-slowest claim is reported), catalog export to Parquet, and `tol status`.
+slowest claim is reported), catalog export to Parquet, `tol status`, and the exclusion report once plans exist
+(what `tol exclude report` and the pipeline's summary run: the plans' samples checked against the lists).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from etl import db
 
 SHARES = (0.63, 0.26, 0.11)
 STAGES = ("ingest-load", "taxa resolve", "split view", "exclusions", "plans", "claim all shards",
-          "export parquet", "status")
+          "export parquet", "status", "exclusion report")
 
 
 def database_size(url: str) -> int:
@@ -175,6 +176,10 @@ def run_stage(stage: str, url: str, images: int, taxa: int, dh_rows: int, workdi
     elif stage == "status":
         ShardQueue(engine).status(get_plan(engine, "scale-train"))
         rows = 1
+    elif stage == "exclusion report":
+        report = exclusions.report(engine)
+        rows = report.excluded_images
+        extra = {"planned_excluded": report.planned_excluded, "planned_unseen": report.planned_unseen_species}
     seconds = time.perf_counter() - started
     # This process's CPU (all on SQLite; on PostgreSQL the server's own work is not in it): on a loaded
     # machine the wall clock says more about the neighbours than about the stage.
