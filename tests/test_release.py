@@ -32,7 +32,7 @@ from etl.release.inputs import (
     read_inputs,
     split_of_flags,
 )
-from etl.release.reproduce import reproduce
+from etl.release.reproduce import ReleaseFiles, ReproduceReport, _fill_report, reproduce
 
 ID = "0f3c1b2e-9d4a-4b1e-8c3d-5a6b7c8d9e0f"
 OTHER = "11111111-2222-4333-8444-555555555555"
@@ -248,6 +248,29 @@ def test_reproduce_writes_the_release_and_nothing_the_second_time(catalog_url, e
     after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (tmp_path / "shards").rglob("*") if p.is_file()}
     assert again.shards_written == 0 and after == before
     assert again.lines()[1:] == report.lines()[1:]
+
+    # Then as if two train images had failed and a val shard were not written yet: the failures are counted
+    # (and are not mismatches), and every image of that val shard is a mismatch.
+    with engine.begin() as connection:
+        train_first = connection.execute(text(
+            "SELECT m.shard_id, m.position, m.image_id FROM shard_members AS m JOIN shards AS sh "
+            "ON sh.id = m.shard_id JOIN shard_plans AS p ON p.id = sh.plan_id "
+            "WHERE p.name = 'release-train' AND sh.shard_index = 0 AND m.position < 2")).all()
+        for shard_id, slot, image_id in train_first:
+            connection.execute(text(
+                "INSERT INTO image_errors (image_id, shard_id, stage, reason, planned_position) "
+                "VALUES (:i, :s, 'write', 'cannot decode', :p)"), {"i": image_id, "s": shard_id, "p": slot})
+        val_shard = connection.execute(text(
+            "SELECT sh.id FROM shards AS sh JOIN shard_plans AS p ON p.id = sh.plan_id "
+            "WHERE p.name = 'release-val' AND sh.shard_index = 0")).scalar_one()
+        connection.execute(text("UPDATE shards SET state = 'pending' WHERE id = :s"), {"s": val_shard})
+        in_val_shard = connection.execute(text("SELECT COUNT(*) FROM shard_members WHERE shard_id = :s"),
+                                          {"s": val_shard}).scalar_one()
+    tampered = ReproduceReport("release")
+    _fill_report(engine, tampered, ReleaseFiles(None, None, None))
+    assert len(train_first) == 2 and in_val_shard > 0
+    assert tampered.failed == 2
+    assert tampered.mismatched_keys == in_val_shard
 
 
 def _eol_ids(collection: Path) -> set[str]:

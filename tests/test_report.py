@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sqlalchemy import text
 
 from etl import provenance
 from etl.report.contact import draw, read_indexed, read_streamed
@@ -209,3 +210,31 @@ def test_shards_index_keeps_the_card_tol_report_wrote(catalog_url, engine_of, sa
     card_file.unlink()  # without the report's card, index writes its own again
     assert _tol(catalog_url, tmp_path, "shards", "index", plan.name).returncode == 0
     assert card_file.read_text() == basic
+
+
+def test_report_counts_the_errors_of_the_plans_own_shards(prepared_url, engine_of, tmp_path: Path):
+    """`image_errors_by_reason` per plan: the errors its shards recorded, not those of another plan holding the
+    same images (train_small is a subset of train; here train's shards are not written yet, so those images are
+    unwritten in train too, but did not fail there), counted here from the rows inserted."""
+    from etl.report.data import gather
+
+    engine = engine_of(prepared_url)
+    train = make_plan(engine, tmp_path / "train", name="r-train", per_shard=50)
+    small = make_plan(engine, tmp_path / "small", name="r-small", split="train_small", per_shard=50)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE shards SET state = 'done' WHERE plan_id = :p"), {"p": small.id})
+        members = connection.execute(text(
+            "SELECT m.shard_id, m.position, m.image_id FROM shard_members AS m JOIN shards AS sh "
+            "ON sh.id = m.shard_id WHERE sh.plan_id = :p ORDER BY sh.shard_index, m.position"),
+            {"p": small.id}).all()
+        shared = {image for _, _, image in members}
+        failed = members[:3]
+        reasons = ["cannot decode", "cannot decode", "truncated"]
+        for (shard_id, slot, image_id), reason in zip(failed, reasons, strict=True):
+            connection.execute(text(
+                "INSERT INTO image_errors (image_id, shard_id, stage, reason, planned_position) "
+                "VALUES (:i, :s, 'write', :r, :p)"), {"i": image_id, "s": shard_id, "r": reason, "p": slot})
+    assert shared and train.n_samples > small.n_samples
+    assert sorted(gather(engine, "r-small").image_errors_by_reason) == [
+        ("write", "cannot decode", 2), ("write", "truncated", 1)]
+    assert gather(engine, "r-train").image_errors_by_reason == []

@@ -172,20 +172,23 @@ def _fill_report(engine: Engine, report: ReproduceReport, files: ReleaseFiles) -
             report.written[split] = connection.execute(text(
                 "SELECT COUNT(*) FROM plan_samples WHERE plan_name = :p AND written = 1"),
                 {"p": f"{name}-{split}"}).scalar_one()
-            # Written keys outside the split, or images of the split present, named and decodable but not written.
+            # Written keys outside the split, or images of the split present, named and decodable but not written
+            # (the plan's written images read once, by EXCEPT: there is no lookup of members by image id, and
+            # PostgreSQL's NOT IN over millions of ids that overflow work_mem would scan them per image).
             report.mismatched_keys += connection.execute(text(f"""
                 SELECT COUNT(*) FROM plan_samples AS s WHERE s.plan_name = :p AND s.written = 1 AND NOT EXISTS (
                     SELECT 1 FROM release_split_members AS m
                     WHERE m.split_definition_id = :d AND m.treeoflife_id = s.treeoflife_id AND {condition})"""),
                 {**params, "p": f"{name}-{split}"}).scalar_one()
             report.mismatched_keys += connection.execute(text(f"""
-                SELECT COUNT(*) FROM release_split_members AS m
-                JOIN images AS i ON i.id = m.treeoflife_id
-                WHERE m.split_definition_id = :d AND {condition} AND i.status = 'present'
-                  AND i.taxon_id IS NOT NULL
-                  AND NOT EXISTS (SELECT 1 FROM image_errors AS e WHERE e.image_id = i.id)
-                  AND NOT EXISTS (SELECT 1 FROM plan_samples AS s
-                                  WHERE s.plan_name = :p AND s.treeoflife_id = i.id AND s.written = 1)"""),
+                SELECT COUNT(*) FROM (
+                    SELECT i.id FROM release_split_members AS m
+                    JOIN images AS i ON i.id = m.treeoflife_id
+                    WHERE m.split_definition_id = :d AND {condition} AND i.status = 'present'
+                      AND i.taxon_id IS NOT NULL
+                      AND NOT EXISTS (SELECT 1 FROM image_errors AS e WHERE e.image_id = i.id)
+                    EXCEPT
+                    SELECT s.image_id FROM plan_members AS s WHERE s.plan_name = :p AND s.written = 1) AS unwritten"""),
                 {**params, "p": f"{name}-{split}"}).scalar_one()
         absent = connection.execute(text("""
             SELECT r.source, r.treeoflife_id FROM release_split_members AS m
@@ -214,10 +217,12 @@ def _fill_report(engine: Engine, report: ReproduceReport, files: ReleaseFiles) -
             params).all()
         report.unnamed = len(unnamed)
         report.unnamed_examples = [f"{tol_id}: {reason}" for tol_id, reason in unnamed[:EXAMPLES]]
+        # The errors the three plans' shards recorded: a lookup of members by image id would scan a plan per
+        # error (`shard_members` has no index on image_id, migration 0020).
         report.failed = connection.execute(text("""
             SELECT COUNT(DISTINCT e.image_id) FROM image_errors AS e
-            WHERE EXISTS (SELECT 1 FROM plan_samples AS s WHERE s.treeoflife_id = e.image_id
-                          AND s.plan_name IN (:train, :val, :small))"""),
+            JOIN shards AS sh ON sh.id = e.shard_id JOIN shard_plans AS p ON p.id = sh.plan_id
+            WHERE p.name IN (:train, :val, :small)"""),
             {"train": f"{name}-train", "val": f"{name}-val", "small": f"{name}-train_small"}).scalar_one()
     if files.catalog is not None:
         for split in SPLITS:

@@ -85,11 +85,13 @@ FROM images WHERE status = 'present' AND taxon_id IS NULL
 GROUP BY source, COALESCE(unnamed_reason, 'not resolved yet') ORDER BY source, reason
 
 -- name: image_errors_by_reason
--- The plan's images that could not be written, per stage and reason (its first 80 characters).
+-- The plan's images that could not be written (the errors its shards recorded), per stage and reason (its first
+-- 80 characters). Found through the plan's shards: `shard_members` has no index on image_id (migration 0020).
 SELECT e.stage, SUBSTR(e.reason, 1, 80) AS reason, COUNT(*) AS images
 FROM image_errors AS e
-WHERE EXISTS (SELECT 1 FROM plan_samples AS ps
-              WHERE ps.plan_name = :plan AND ps.treeoflife_id = e.image_id AND ps.written = 0)
+JOIN shards AS sh ON sh.id = e.shard_id
+JOIN shard_plans AS p ON p.id = sh.plan_id
+WHERE p.name = :plan
 GROUP BY e.stage, SUBSTR(e.reason, 1, 80) ORDER BY images DESC, reason
 
 -- name: plan_left_out
