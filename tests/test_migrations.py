@@ -103,6 +103,7 @@ def test_members_by_slot_keeps_the_places(prepared_url, engine_of, tmp_path):
     the index on `shard_members.image_id`; `plan_members` gives the same rows before and after, and after the
     downgrade, which rebuilds the index."""
     from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
 
     from tests.helpers import make_plan
 
@@ -142,6 +143,14 @@ def test_members_by_slot_keeps_the_places(prepared_url, engine_of, tmp_path):
             WHERE sh.plan_id = :p"""), {"p": plan.id}).all())
     assert [tuple(row) for row in recorded] == failed
     assert ("image_id",) not in indexed_columns()
+    assert places() == before
+    # An error of a shard without its slot (a writer of older code) is refused, not recorded to misplace samples.
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(text("""
+            INSERT INTO image_errors (image_id, shard_id, stage, reason)
+            SELECT m.image_id, m.shard_id, 'write', 'old writer' FROM shard_members AS m
+            JOIN shards AS sh ON sh.id = m.shard_id WHERE sh.plan_id = :p AND sh.shard_index = 2
+            AND m.position = 0"""), {"p": plan.id})
     assert places() == before
 
     schema.downgrade(engine, "0019")

@@ -112,7 +112,8 @@ class ImageError(Base):
     stage: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text)
     # The failed image's slot in its shard (shard_members.position), for a stage with a shard: what places
-    # the shard's written samples in its tar (plan_members). NULL for an error of no shard.
+    # the shard's written samples in its tar (plan_members). NULL for an error of no shard, and only then.
     planned_position: Mapped[int | None] = mapped_column(Integer)
 
-    __table_args__ = (Index(None, "image_id"), Index(None, "shard_id"))
+    __table_args__ = (Index(None, "image_id"), Index(None, "shard_id"),
+                      CheckConstraint("shard_id IS NULL OR planned_position IS NOT NULL", name="slot"))

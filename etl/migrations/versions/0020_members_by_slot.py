@@ -30,16 +30,25 @@ depends_on: str | Sequence[str] | None = None
 
 PLAN_SAMPLES_VERSION = 4  # composed of plan_members, so it is dropped and reinstalled with it
 INDEX = "ix_shard_members_image_id"
+# An error of a shard names its slot. A writer of older code, still running through the upgrade, would record
+# errors without one, and plan_members would then place the shard's later samples wrongly without a word: its
+# commit fails instead, and the shard is written again by this code.
+SLOT_CHECK = "ck_image_errors_slot"
+SLOT_RULE = "shard_id IS NULL OR planned_position IS NOT NULL"
 
 
 def upgrade() -> None:
+    # The views name `image_errors`; SQLite batch mode (for the check) copies the table, so they go first.
+    drop_view(op, "plan_samples")
+    drop_view(op, "plan_members")
     op.add_column("image_errors", sa.Column("planned_position", sa.Integer(), nullable=True))
     op.execute("""
         UPDATE image_errors SET planned_position = (
-            SELECT m.position FROM shard_members AS m
+            SELECT MIN(m.position) FROM shard_members AS m
             WHERE m.shard_id = image_errors.shard_id AND m.image_id = image_errors.image_id)
         WHERE shard_id IS NOT NULL""")
-    drop_view(op, "plan_samples")
+    with op.batch_alter_table("image_errors") as batch:
+        batch.create_check_constraint(op.f(SLOT_CHECK), sa.text(SLOT_RULE))
     create_view(op, "plan_members", 2)
     create_view(op, "plan_samples", PLAN_SAMPLES_VERSION)
     op.drop_index(INDEX, table_name="shard_members")
@@ -47,10 +56,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.create_index(INDEX, "shard_members", ["image_id"])
-    # The views name the column, so they go before it (SQLite batch mode copies the table).
     drop_view(op, "plan_samples")
     drop_view(op, "plan_members")
     with op.batch_alter_table("image_errors") as batch:
+        batch.drop_constraint(op.f(SLOT_CHECK), type_="check")
         batch.drop_column("planned_position")
     create_view(op, "plan_members", 1)
     create_view(op, "plan_samples", PLAN_SAMPLES_VERSION)

@@ -8,10 +8,10 @@
 -- slot in the plan, which differs after an image of the shard failed.
 -- The failed samples before a sample are counted from `image_errors` (the shard's few errors), and only in a
 -- shard that has errors (`errors`, per shard): a shard without any (nearly all) costs no lookup per sample.
--- v2 has v1's rows and columns. It counts the failed samples by the slot each error records
--- (`image_errors.planned_position`, migration 0020), where v1 looked each failed image up in `shard_members`
--- by its image id: that lookup was the only reader of the index on `shard_members.image_id`, whose upkeep
--- was half of a plan's member insert.
+-- v2 has v1's rows and columns. It finds and counts the failed samples by the slot each error records
+-- (`image_errors.planned_position`, migration 0020, which every error of a shard has), where v1 looked each
+-- failed image up in `shard_members` by its image id: that lookup was the last reader of the index on
+-- `shard_members.image_id`, whose upkeep was half of a plan's member insert.
 CREATE VIEW plan_members AS
 SELECT
     p.id AS plan_id,
@@ -21,7 +21,7 @@ SELECT
     sh.path AS shard_path,
     CASE WHEN sh.state <> 'done' THEN NULL
          WHEN errors.n IS NULL THEN m.position
-         WHEN EXISTS (SELECT 1 FROM image_errors AS e WHERE e.shard_id = sh.id AND e.image_id = m.image_id)
+         WHEN EXISTS (SELECT 1 FROM image_errors AS e WHERE e.shard_id = sh.id AND e.planned_position = m.position)
              THEN NULL
          ELSE m.position - (
              SELECT COUNT(*) FROM image_errors AS e
@@ -30,7 +30,7 @@ SELECT
     m.position AS planned_position,
     CASE WHEN sh.state <> 'done' THEN 0
          WHEN errors.n IS NULL THEN 1
-         WHEN EXISTS (SELECT 1 FROM image_errors AS e WHERE e.shard_id = sh.id AND e.image_id = m.image_id)
+         WHEN EXISTS (SELECT 1 FROM image_errors AS e WHERE e.shard_id = sh.id AND e.planned_position = m.position)
              THEN 0
          ELSE 1 END AS written,
     m.image_id
